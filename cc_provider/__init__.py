@@ -1,0 +1,9 @@
+"""Apache Airflow provider for the Constant Contact V3 API."""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"
+
+from cc_provider.provider_info import get_provider_info
+
+__all__ = ["__version__", "get_provider_info"]

@@ -1,0 +1,122 @@
+"""Streaming readers and writers for contact files (JSON arrays, JSON Lines, rejects CSV)."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO, Any
+
+from cc_provider.contacts.records import Rejected
+
+CHUNK_CHARS = 1 << 16
+REJECTS_HEADER = ("row_number", "column", "value", "reason")
+
+
+class ContactFileError(ValueError):
+    """A contact file cannot be read; the message names the file and the record or line."""
+
+
+def iter_json_records(path: str | os.PathLike[str]) -> Iterator[dict[str, Any]]:
+    """
+    Yield the objects of a JSON array file or a JSON Lines file, one at a time.
+
+    The format is told from the first non-blank character (``[`` means an array). Memory stays
+    bounded by the largest single record, not the file.
+    """
+    path = Path(path)
+    try:
+        with path.open(encoding="utf-8-sig") as handle:
+            first = _first_char(handle)
+            handle.seek(0)
+            if first == "[":
+                yield from _iter_array(path, handle)
+            elif first:
+                yield from _iter_lines(path, handle)
+    except UnicodeDecodeError as err:
+        raise ContactFileError(f"{path}: not UTF-8 text (byte offset {err.start}).") from None
+
+
+def _first_char(handle: IO[str]) -> str:
+    while chunk := handle.read(CHUNK_CHARS):
+        stripped = chunk.lstrip()
+        if stripped:
+            return stripped[0]
+    return ""
+
+
+def _iter_lines(path: Path, handle: IO[str]) -> Iterator[dict[str, Any]]:
+    for line_number, line in enumerate(handle, start=1):
+        if not line.strip():
+            continue
+        try:
+            value = json.loads(line)
+        except json.JSONDecodeError as err:
+            raise ContactFileError(f"{path}: line {line_number}, column {err.colno}: invalid JSON ({err.msg}).") from None
+        yield _as_object(path, value, f"line {line_number}")
+
+
+def _iter_array(path: Path, handle: IO[str]) -> Iterator[dict[str, Any]]:
+    decoder = json.JSONDecoder()
+    buffer, pos, eof, index = "", 0, False, 0
+    opened = False
+    while True:
+        while pos < len(buffer) and buffer[pos] in " \t\r\n,":
+            pos += 1
+        if pos == len(buffer) and not eof:
+            chunk = handle.read(CHUNK_CHARS)
+            buffer, pos, eof = chunk, 0, not chunk
+            continue
+        if not opened:  # the first non-blank character is the opening bracket
+            opened, pos = True, pos + 1
+            continue
+        if pos == len(buffer):
+            raise ContactFileError(f"{path}: the JSON array is not closed (after record {index}).")
+        if buffer[pos] == "]":
+            return
+        try:
+            value, end = decoder.raw_decode(buffer, pos)
+        except json.JSONDecodeError as err:
+            if eof:
+                raise ContactFileError(f"{path}: record {index + 1}: invalid JSON ({err.msg}).") from None
+            end = -1
+        if end == -1 or (end == len(buffer) and not eof):  # the record may continue in the next chunk
+            chunk = handle.read(CHUNK_CHARS)
+            buffer, pos, eof = buffer[pos:] + chunk, 0, not chunk
+            continue
+        index += 1
+        yield _as_object(path, value, f"record {index}")
+        pos = end
+
+
+def _as_object(path: Path, value: Any, where: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise ContactFileError(f"{path}: {where} is a JSON {type(value).__name__}, not an object.")
+    return value
+
+
+class RejectsWriter:
+    """Write rejected rows to a CSV file (``row_number, column, value, reason``) as they come."""
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._handle = self.path.open("w", newline="", encoding="utf-8")
+        self._writer = csv.writer(self._handle)
+        self._writer.writerow(REJECTS_HEADER)
+        self.count = 0
+
+    def write(self, rejected: Rejected) -> None:
+        self._writer.writerow((rejected.row_number, rejected.column, rejected.value, rejected.reason))
+        self.count += 1
+
+    def close(self) -> None:
+        self._handle.close()
+
+    def __enter__(self) -> RejectsWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

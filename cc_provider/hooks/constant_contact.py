@@ -1,0 +1,222 @@
+"""Hook for the Constant Contact V3 API."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+import requests
+from airflow.sdk import BaseHook, Connection
+
+from cc_provider.exceptions import ConstantContactApiError, ConstantContactError
+from cc_provider.hooks.exchange import (
+    DEFAULT_API_BASE_URL,
+    DEFAULT_AUTH_BASE_URL,
+    ApiSettings,
+    Exchange,
+    Flow,
+    run_async,
+    run_sync,
+)
+from cc_provider.hooks.retry import RetryPolicy
+from cc_provider.hooks.wire import HttpResponse
+
+CONTACTS_PAGE_SIZE = 500
+LISTS_PAGE_SIZE = 1000
+
+
+class ConstantContactHook(BaseHook):
+    """
+    Talk to the Constant Contact V3 API with an OAuth2 refresh token.
+
+    The connection holds the app's client ID (login), client secret (password) and, in its extras,
+    ``refresh_token`` and optionally ``api_base_url`` / ``auth_base_url``. The constructor does no I/O.
+
+    :param constant_contact_conn_id: Airflow connection id.
+    :param timeout: seconds to wait for one HTTP response.
+    :param max_retries: retries of a transient failure (connection error, timeout, 5xx, 429 throttled).
+    :param backoff_base: first retry delay in seconds; doubles with each retry (with jitter).
+    """
+
+    conn_name_attr = "constant_contact_conn_id"
+    default_conn_name = "constant_contact_default"
+    conn_type = "constant_contact"
+    hook_name = "Constant Contact"
+
+    def __init__(
+        self,
+        constant_contact_conn_id: str = default_conn_name,
+        *,
+        timeout: float = 60.0,
+        max_retries: int = 5,
+        backoff_base: float = 1.0,
+    ) -> None:
+        super().__init__()
+        self.constant_contact_conn_id = constant_contact_conn_id
+        self.timeout = timeout
+        self.retry_policy = RetryPolicy(max_retries=max_retries, backoff_base=backoff_base)
+        self._exchange: Exchange | None = None
+        self._session: requests.Session | None = None
+        self._async_client: httpx.AsyncClient | None = None
+
+    # -- connection ---------------------------------------------------------------------------------
+
+    @staticmethod
+    def settings_from_connection(conn: Connection) -> ApiSettings:
+        """Read and check the connection fields; raise a ValueError naming what is missing."""
+        extra = conn.extra_dejson
+        missing = [
+            name
+            for name, value in (
+                ("login (client ID / API key)", conn.login),
+                ("password (client secret)", conn.password),
+                ("extra 'refresh_token'", extra.get("refresh_token")),
+            )
+            if not value
+        ]
+        if missing:
+            raise ValueError(f"Connection '{conn.conn_id}' lacks {', '.join(missing)}.")
+        return ApiSettings(
+            client_id=str(conn.login),
+            client_secret=str(conn.password),
+            refresh_token=str(extra["refresh_token"]),
+            api_base_url=str(extra.get("api_base_url") or DEFAULT_API_BASE_URL).rstrip("/"),
+            auth_base_url=str(extra.get("auth_base_url") or DEFAULT_AUTH_BASE_URL).rstrip("/"),
+        )
+
+    def _make_exchange(self, conn: Connection) -> Exchange:
+        settings = self.settings_from_connection(conn)
+        from airflow.sdk.log import mask_secret
+
+        mask_secret(settings.client_secret)
+        mask_secret(settings.refresh_token)
+        return Exchange(settings, self.retry_policy, log=self.log)
+
+    @property
+    def exchange(self) -> Exchange:
+        """The token cache and retry loop of this hook's connection (loaded on first use)."""
+        if self._exchange is None:
+            self._exchange = self._make_exchange(self.get_connection(self.constant_contact_conn_id))
+        return self._exchange
+
+    def get_conn(self) -> requests.Session:
+        """Return the hook's one ``requests.Session``."""
+        if self._session is None:
+            self._session = requests.Session()
+        return self._session
+
+    # -- sending ------------------------------------------------------------------------------------
+
+    def run_flow(self, flow: Flow[Any]) -> Any:
+        """Drive a flow (see :mod:`cc_provider.hooks.exchange`) over the sync session."""
+        return run_sync(flow, self.get_conn(), self.timeout)
+
+    def call(self, method: str, endpoint: str, **kwargs: Any) -> HttpResponse:
+        """Send one API request (token, retries and 401 replay included) and return the response."""
+        exchange = self.exchange
+        return self.run_flow(exchange.call(exchange.request(method, endpoint, **kwargs)))
+
+    def call_json(self, method: str, endpoint: str, **kwargs: Any) -> Any:
+        """Send one API request and decode its JSON body."""
+        return self.call(method, endpoint, **kwargs).json()
+
+    def paginate(self, endpoint: str, items_key: str, params: dict[str, Any] | None = None) -> Iterator[Any]:
+        """Yield the items of every page, following ``_links.next.href`` until it is absent."""
+        next_endpoint: str | None = endpoint
+        page_params = params
+        while next_endpoint:
+            page = self.call_json("GET", next_endpoint, params=page_params)
+            yield from page.get(items_key) or []
+            next_endpoint = ((page.get("_links") or {}).get("next") or {}).get("href")
+            page_params = None  # the href carries the cursor and every filter
+
+    async def acall_json(self, method: str, endpoint: str, **kwargs: Any) -> Any:
+        """Async twin of :meth:`call_json` for triggers: same flow, driven over ``httpx``."""
+        if self._exchange is None:
+            self._exchange = self._make_exchange(await self.aget_connection(self.constant_contact_conn_id))
+        if self._async_client is None:
+            self._async_client = httpx.AsyncClient()
+        exchange = self._exchange
+        flow = exchange.call(exchange.request(method, endpoint, **kwargs))
+        response = await run_async(flow, self._async_client, self.timeout)
+        return response.json()
+
+    async def aclose(self) -> None:
+        """Close the async client opened by :meth:`acall_json`."""
+        if self._async_client is not None:
+            await self._async_client.aclose()
+            self._async_client = None
+
+    # -- contact lists ------------------------------------------------------------------------------
+
+    def find_list_by_name(self, name: str) -> dict[str, Any] | None:
+        """Return the list with exactly this name, or ``None``."""
+        for contact_list in self.paginate("/contact_lists", "lists", {"name": name, "limit": LISTS_PAGE_SIZE}):
+            if contact_list.get("name") == name:
+                return contact_list
+        return None
+
+    def create_list(self, name: str, description: str | None = None, favorite: bool = False) -> dict[str, Any]:
+        """Create a contact list; the API answers 409 if the name is taken."""
+        body: dict[str, Any] = {"name": name, "favorite": favorite}
+        if description is not None:
+            body["description"] = description
+        return self.call_json("POST", "/contact_lists", json_body=body)
+
+    def get_or_create_list(self, name: str, description: str | None = None) -> tuple[dict[str, Any], bool]:
+        """Return ``(list, created)``: the existing list with this name, or a new one."""
+        existing = self.find_list_by_name(name)
+        if existing is not None:
+            return existing, False
+        try:
+            return self.create_list(name, description), True
+        except ConstantContactApiError as err:
+            if err.status_code != 409:
+                raise
+            raced = self.find_list_by_name(name)  # created by someone else in between
+            if raced is None:
+                raise
+            return raced, False
+
+    # -- contacts -----------------------------------------------------------------------------------
+
+    def iter_contacts(self, **filters: Any) -> Iterator[dict[str, Any]]:
+        """Yield contacts matching the ``GET /contacts`` filters (e.g. ``lists=``, ``status=``)."""
+        params = {"limit": CONTACTS_PAGE_SIZE, **filters}
+        return self.paginate("/contacts", "contacts", params)
+
+    def count_list_members(self, list_id: str, status: str | None = None) -> int:
+        """Count the contacts of a list through ``GET /contacts?lists=...&include_count=true``."""
+        params: dict[str, Any] = {"lists": list_id, "include_count": "true", "limit": 1}
+        if status:
+            params["status"] = status
+        page = self.call_json("GET", "/contacts", params=params)
+        if "contacts_count" not in page:
+            raise ConstantContactError("GET /contacts did not return contacts_count although include_count=true.")
+        return int(page["contacts_count"])
+
+    # -- bulk activities ----------------------------------------------------------------------------
+
+    def submit_json_import(self, body: bytes) -> dict[str, Any]:
+        """POST a ready-made ``contacts_json_import`` body (bytes as sent) and return the activity."""
+        return self.call_json("POST", "/activities/contacts_json_import", content=body)
+
+    def get_activity(self, activity_id: str) -> dict[str, Any]:
+        """Return the current status of a bulk activity."""
+        return self.call_json("GET", f"/activities/{quote(activity_id, safe='')}")
+
+    async def aget_activity(self, activity_id: str) -> dict[str, Any]:
+        """Async :meth:`get_activity` for triggers."""
+        return await self.acall_json("GET", f"/activities/{quote(activity_id, safe='')}")
+
+    # -- connection test ----------------------------------------------------------------------------
+
+    def test_connection(self) -> tuple[bool, str]:
+        """Obtain a token and read one page of contact lists."""
+        try:
+            page = self.call_json("GET", "/contact_lists", params={"limit": 1, "include_count": "true"})
+        except (ConstantContactError, ValueError) as err:
+            return False, str(err)
+        return True, f"Connected to Constant Contact; the account has {page.get('lists_count', 'some')} list(s)."

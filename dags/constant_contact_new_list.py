@@ -1,0 +1,134 @@
+"""
+Populate a new Constant Contact list from the app database, then prove what landed.
+
+Seed 002's "Populate a New Contacts List": create the list, extract the users with SQL, format them to
+the import shape, import them in bulk, wait for the import activities without holding a worker slot,
+and verify the list's membership through ``GET /contacts?lists=``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from airflow.sdk import DAG, Param, task
+
+from cc_provider.contacts.files import RejectsWriter, iter_json_records
+from cc_provider.contacts.records import Rejected, iter_formatted
+from cc_provider.hooks.constant_contact import ConstantContactHook
+from cc_provider.operators.json_import import ConstantContactImportJsonOperator
+from cc_provider.operators.lists import ConstantContactCreateListOperator
+from cc_provider.sensors.activity import ConstantContactActivitySensor
+
+# Seconds between activity polls; each poll costs one API request per pending activity.
+POLL_SECONDS = float(os.environ.get("CC_EXAMPLE_POLL_SECONDS", "15"))
+STAGING_DIR = os.environ.get("CC_EXAMPLE_STAGING_DIR", os.path.join(os.environ.get("AIRFLOW_HOME", "."), "staging"))
+FETCH_SIZE = 1000
+
+
+def _staging(run_id: str) -> Path:
+    path = Path(STAGING_DIR) / re.sub(r"[^A-Za-z0-9_.-]", "_", run_id)
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+# [START howto_constant_contact_new_list]
+with DAG(
+    dag_id="constant_contact_new_list",
+    schedule=None,
+    start_date=datetime(2026, 1, 1),
+    catchup=False,
+    tags=["example", "constant_contact"],
+    params={
+        "list_name": Param("App users", type="string", maxLength=255),
+        "app_db_conn_id": Param("app_db", type="string"),
+        "query": Param("SELECT email, first_name, last_name, company FROM app_users ORDER BY id", type="string"),
+    },
+) as dag:
+    create_list = ConstantContactCreateListOperator(
+        task_id="create_list",
+        name="{{ params.list_name }}",
+        description="Users of the app, imported by Airflow.",
+    )
+
+    @task(multiple_outputs=True)
+    def extract(params: dict[str, Any], run_id: str) -> dict[str, Any]:
+        """Stream the query's rows from the app database to a JSON Lines file."""
+        import json
+
+        from airflow.sdk import BaseHook
+
+        db = BaseHook.get_connection(params["app_db_conn_id"]).get_hook()
+        out = _staging(run_id) / "extracted.jsonl"
+        rows = 0
+        with db.get_conn() as conn, out.open("w", encoding="utf-8") as handle:
+            cursor = conn.cursor()
+            cursor.execute(params["query"])
+            columns = [c[0] for c in cursor.description]
+            while batch := cursor.fetchmany(FETCH_SIZE):
+                for row in batch:
+                    handle.write(json.dumps(dict(zip(columns, row)), default=str) + "\n")
+                    rows += 1
+        return {"path": str(out), "rows": rows}
+
+    @task(multiple_outputs=True)
+    def format_contacts(path: str, run_id: str) -> dict[str, Any]:
+        """Map the rows to import records; rows that cannot be imported go to rejects.csv with a reason."""
+        import json
+
+        out = _staging(run_id) / "contacts.jsonl"
+        valid = 0
+        with RejectsWriter(out.with_name("rejects.csv")) as rejects, out.open("w", encoding="utf-8") as handle:
+            for _, record in iter_formatted(iter_json_records(path)):
+                if isinstance(record, Rejected):
+                    rejects.write(record)
+                    continue
+                handle.write(json.dumps(record) + "\n")
+                valid += 1
+        return {"path": str(out), "valid": valid, "rejected": rejects.count, "rejects_path": str(rejects.path)}
+
+    extracted = extract()
+    formatted = format_contacts(extracted["path"])
+
+    import_contacts = ConstantContactImportJsonOperator(
+        task_id="import_contacts",
+        path=formatted["path"],
+        list_ids=[create_list.output],
+    )
+
+    wait_for_import = ConstantContactActivitySensor(
+        task_id="wait_for_import",
+        activity_ids=import_contacts.output["activity_ids"],
+        deferrable=True,
+        poke_interval=POLL_SECONDS,
+        timeout=3600,
+    )
+
+    @task
+    def verify(list_id: str, extracted: dict, formatted: dict, imported: dict, activities: list) -> dict:
+        """Check that the list holds every contact sent, less those the API rejected."""
+        rejected_by_api = sum(a.get("error_count", 0) + a.get("cannot_add_to_list_count", 0) for a in activities)
+        expected = imported["rows_sent"] - rejected_by_api
+        members = ConstantContactHook().count_list_members(list_id)
+        summary = {
+            "list_id": list_id,
+            "rows_read": extracted["rows"],
+            "rejected_locally": formatted["rejected"],
+            "sent": imported["rows_sent"],
+            "rejected_by_api": rejected_by_api,
+            "expected_members": expected,
+            "verified_members": members,
+            "api_errors": [e for a in activities for e in a.get("activity_errors", [])][:10],
+        }
+        if extracted["rows"] != formatted["rejected"] + imported["rows_read"] or imported["rows_rejected"]:
+            raise ValueError(f"Rows were lost between extract and import: {summary}")
+        if members != expected:
+            raise ValueError(f"List {list_id} has {members} members; expected {expected}. Summary: {summary}")
+        return summary
+
+    verified = verify(create_list.output, extracted, formatted, import_contacts.output, wait_for_import.output)
+    import_contacts >> wait_for_import
+# [END howto_constant_contact_new_list]
