@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 import csv
 import json
 import os
@@ -35,8 +36,25 @@ def iter_json_records(path: str | os.PathLike[str]) -> Iterator[dict[str, Any]]:
                 yield from _iter_array(path, handle)
             elif first:
                 yield from _iter_lines(path, handle)
-    except UnicodeDecodeError as err:
-        raise ContactFileError(f"{path}: not UTF-8 text (byte offset {err.start}).") from None
+    except UnicodeDecodeError:
+        raise ContactFileError(f"{path}: not UTF-8 text (first bad byte at offset {_bad_utf8_offset(path)}).") from None
+
+
+def _bad_utf8_offset(path: Path) -> int | None:
+    """Return the file offset of the first byte that is not valid UTF-8."""
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    consumed = 0
+    with path.open("rb") as raw:
+        while True:
+            block = raw.read(CHUNK_CHARS)
+            pending = len(decoder.getstate()[0])
+            try:
+                decoder.decode(block, final=not block)
+            except UnicodeDecodeError as err:
+                return consumed - pending + err.start
+            if not block:
+                return None
+            consumed += len(block)
 
 
 def _first_char(handle: IO[str]) -> str:
@@ -82,7 +100,8 @@ def _iter_array(path: Path, handle: IO[str]) -> Iterator[dict[str, Any]]:
             if eof:
                 raise ContactFileError(f"{path}: record {index + 1}: invalid JSON ({err.msg}).") from None
             end = -1
-        if end == -1 or (end == len(buffer) and not eof):  # the record may continue in the next chunk
+        if end == -1 or (not eof and (end == len(buffer) or buffer[end] not in " \t\r\n,]")):
+            # the record may continue in the next chunk
             chunk = handle.read(CHUNK_CHARS)
             buffer, pos, eof = buffer[pos:] + chunk, 0, not chunk
             continue

@@ -40,8 +40,10 @@ def format_record(
             continue
         if key in INT_FIELDS:
             try:
+                if isinstance(text, bool) or (isinstance(text, float) and not text.is_integer()):
+                    raise ValueError(text)
                 text = int(text)
-            except (TypeError, ValueError):
+            except (TypeError, ValueError, OverflowError):
                 return Rejected(row_number, str(column), str(value), f"{key} must be a whole number")
         elif not isinstance(text, str):
             text = str(text)

@@ -10,6 +10,9 @@ from dataclasses import dataclass, field
 from cc_provider.exceptions import ConstantContactAuthError
 from cc_provider.hooks.wire import HttpRequest, HttpResponse, parse_error_body
 
+#: Assumed lifetime when a token response states none (neither a JWT ``exp`` nor ``expires_in``).
+DEFAULT_LIFETIME_SECONDS = 3600.0
+
 REAUTHORIZE_HINT = (
     "Authorize the app again (a person must consent in a browser, with the offline_access scope) "
     "and put the new refresh token in the connection's 'refresh_token' extra."
@@ -65,12 +68,14 @@ def parse_token_response(response: HttpResponse, now: float | None = None) -> Ac
         body = response.json()
         value = body["access_token"]
     except (ValueError, KeyError, TypeError):
+        value = None
+    if not isinstance(value, str) or not value:
         raise ConstantContactAuthError(
             "The token endpoint answered 200 without an access_token; check the connection's auth base URL."
-        ) from None
+        )
     expires_at = jwt_expiry(value)
     if expires_at is None:
-        expires_at = now + float(body.get("expires_in") or 0)
+        expires_at = now + float(body.get("expires_in") or DEFAULT_LIFETIME_SECONDS)
     return AccessToken(value=value, expires_at=expires_at, refresh_token=body.get("refresh_token"))
 
 

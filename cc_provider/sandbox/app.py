@@ -1,0 +1,29 @@
+"""Build the sandbox's FastAPI application."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from cc_provider.sandbox import activities, admin, contacts, lists, oauth
+from cc_provider.sandbox.config import SandboxConfig
+from cc_provider.sandbox.errors import install_error_handlers
+from cc_provider.sandbox.middleware import SandboxMiddleware
+from cc_provider.sandbox.store import SandboxState
+
+
+def create_app(config: SandboxConfig | None = None) -> FastAPI:
+    """Return a fresh sandbox app; its state is ``app.state.sandbox`` (a :class:`SandboxState`)."""
+    state = SandboxState(config or SandboxConfig())
+    app = FastAPI(
+        title="Constant Contact V3 API sandbox",
+        description="Local, in-memory emulator of the Constant Contact V3 API for tests and demos.",
+        docs_url="/__sandbox__/docs",
+        redoc_url=None,
+        openapi_url="/__sandbox__/openapi.json",
+    )
+    app.state.sandbox = state
+    for module in (oauth, lists, contacts, activities, admin):
+        app.include_router(module.router)
+    install_error_handlers(app)
+    app.add_middleware(SandboxMiddleware, state=state)
+    return app

@@ -1,0 +1,254 @@
+"""JSON contact imports: request validation, the 40,000-contact / 4 MB truncation, and row processing.
+
+An import activity advances with the clock: it stays ``initialized`` until ``start_at``, then
+processes ``rows_per_second`` rows (each applied to the contact store as it is processed) and ends
+``completed``. Progress is computed lazily whenever a request touches the state.
+Line numbers in ``activity_errors`` are 1-based positions in ``import_data``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+from cc_provider.sandbox.errors import SandboxError
+from cc_provider.sandbox.models import TERMINAL_STATES, Activity, Contact, ImportRow
+from cc_provider.sandbox.store import SandboxState
+
+MAX_LIST_IDS = 50
+MAX_CUSTOM_FIELDS = 25
+EMAIL_MAX_LENGTH = 80
+SMS_PERMISSIONS = ("explicit", "not_set")
+
+_ADDRESS_PARTS = ("street", "street2", "city", "state", "zip", "country")
+#: Profile keys of a ``JsonImportContact`` and their maximum lengths (``None``: integer fields).
+PROFILE_FIELDS: dict[str, int | None] = {
+    "first_name": 50,
+    "last_name": 50,
+    "job_title": 50,
+    "company_name": 50,
+    "birthday_month": None,
+    "birthday_day": None,
+    "anniversary": 10,
+    **{name: 50 for name in ("phone", "home_phone", "work_phone", "mobile_phone", "other_phone")},
+    **{f"{prefix}{part}": 255 if part.startswith("street") else 50
+       for prefix in ("", "home_", "work_", "other_") for part in _ADDRESS_PARTS},
+}
+IDENTITY_FIELDS = ("email", "sms_number", "sms_consent_date")
+#: The spec spells one key with a space; accept it as an alias.
+ALIASES = {"home country": "home_country"}
+
+_WS = re.compile(r"[ \t\n\r]*")
+_SMS = re.compile(r"^(\d{10}|\d{3}-\d{3}-\d{4})$")
+_DATE = re.compile(r"^(\d{1,2})[/-](\d{1,2})[/-](\d{4})$|^(\d{4})[/-](\d{1,2})[/-](\d{1,2})$")
+
+
+def is_valid_email(value: str) -> bool:
+    """Check the sandbox's email rule: one ``@``, a local part, a dotted domain, no spaces, <= 80 chars."""
+    if len(value) > EMAIL_MAX_LENGTH or any(ch.isspace() for ch in value) or value.count("@") != 1:
+        return False
+    local, domain = value.split("@")
+    return bool(local) and "." in domain
+
+
+def items_within(raw: bytes, limit: int, key: str = "import_data") -> int:
+    """Count the elements of the top-level array ``key`` whose JSON text ends within ``limit`` bytes."""
+    text = raw.decode("latin-1")  # one char per byte, so string offsets are byte offsets
+    decoder = json.JSONDecoder()
+    pos = _WS.match(text, 0).end() + 1  # past "{"
+    while True:
+        pos = _WS.match(text, pos).end()
+        if text[pos] == "}":
+            return 0
+        name, pos = decoder.raw_decode(text, pos)
+        pos = _WS.match(text, _WS.match(text, pos).end() + 1).end()  # past ":"
+        if name != key:
+            _, pos = decoder.raw_decode(text, pos)
+            pos = _WS.match(text, pos).end()
+            pos += text[pos] == ","
+            continue
+        count, pos = 0, pos + 1  # past "["
+        while True:
+            pos = _WS.match(text, pos).end()
+            if text[pos] == "]":
+                return count
+            _, end = decoder.raw_decode(text, pos)
+            if end > limit:
+                return count
+            count += 1
+            pos = _WS.match(text, end).end()
+            pos += text[pos] == ","
+
+
+def parse_json_import(state: SandboxState, raw: bytes) -> tuple[list[ImportRow], list[str], dict[str, Any], int]:
+    """Validate a ``contacts_json_import`` body; return ``(rows, list_ids, options, dropped)``.
+
+    Only the first ``import_max_contacts`` contacts that end within the first ``import_max_bytes``
+    bytes of the body are kept; ``dropped`` counts the rest, which is silently ignored.
+    """
+    try:
+        body = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError):
+        raise SandboxError.validation("The request body is not valid JSON.") from None
+    if not isinstance(body, dict):
+        raise SandboxError.validation("The request body must be a JSON object.")
+    import_data = body.get("import_data")
+    if not isinstance(import_data, list) or not import_data:
+        raise SandboxError.validation("import_data is required and must be a non-empty array of contacts.")
+    list_ids = _list_ids(state, body.get("list_ids"))
+    options: dict[str, Any] = {}
+    if body.get("sms_permission_to_send") is not None:
+        if body["sms_permission_to_send"] not in SMS_PERMISSIONS:
+            raise SandboxError.validation("sms_permission_to_send must be one of explicit, not_set.")
+        options["sms_permission_to_send"] = body["sms_permission_to_send"]
+    keep = len(import_data)
+    if len(raw) > state.config.import_max_bytes:
+        keep = items_within(raw, state.config.import_max_bytes)
+    keep = min(keep, state.config.import_max_contacts)
+    rows = [ImportRow(i + 1, _check_item(i, item)) for i, item in enumerate(import_data[:keep])]
+    if "sms_permission_to_send" not in options and any(row.data.get("sms_number") for row in rows):
+        raise SandboxError.validation("sms_permission_to_send is required when contacts carry an sms_number.")
+    return rows, list_ids, options, len(import_data) - keep
+
+
+def _list_ids(state: SandboxState, value: Any) -> list[str]:
+    if not isinstance(value, list) or not value:
+        raise SandboxError.validation("list_ids is required and must be an array of 1 to 50 list ids.")
+    if len(value) > MAX_LIST_IDS:
+        raise SandboxError.validation(f"list_ids has {len(value)} entries; at most {MAX_LIST_IDS} are allowed.")
+    ids: list[str] = []
+    for list_id in value:
+        if not isinstance(list_id, str):
+            raise SandboxError.validation("list_ids must contain list id strings.")
+        lst = state.lists.get(list_id)
+        if lst is None or lst.deleted_at is not None:
+            raise SandboxError.validation(f"list_ids contains an unknown list id: {list_id}.")
+        if list_id not in ids:
+            ids.append(list_id)
+    return ids
+
+
+def _check_item(index: int, item: Any) -> dict[str, Any]:
+    if not isinstance(item, dict):
+        raise SandboxError.validation(f"import_data[{index}] must be a JSON object.")
+    data: dict[str, Any] = {}
+    for key, value in item.items():
+        key = ALIASES.get(key, key)
+        if key not in PROFILE_FIELDS and key not in IDENTITY_FIELDS and not key.startswith("cf:"):
+            raise SandboxError.validation(f"import_data[{index}] has an unsupported property '{key}'.")
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+            raise SandboxError.validation(f"import_data[{index}].{key} must be a string or a number.")
+        data[key] = value if isinstance(value, str) or key in ("birthday_month", "birthday_day") else str(value)
+    return data
+
+
+def row_problem(data: dict[str, Any]) -> str | None:
+    """Return why a row cannot be imported (a correctable error), or ``None`` when it is valid."""
+    email, sms = data.get("email"), data.get("sms_number")
+    if not email and not sms:
+        return "Missing email address or SMS number"
+    if email and not is_valid_email(str(email)):
+        return f"Invalid email address '{email}'"
+    if sms and not _SMS.match(str(sms)):
+        return f"Invalid SMS number '{sms}'"
+    if "birthday_month" in data or "birthday_day" in data:
+        month, day = _as_int(data.get("birthday_month")), _as_int(data.get("birthday_day"))
+        if month is None or day is None or not 1 <= month <= 12 or not 1 <= day <= 31:
+            return "Invalid birthday"
+    if "anniversary" in data and not _valid_date(str(data["anniversary"])):
+        return f"Invalid anniversary '{data['anniversary']}'"
+    for key, max_length in PROFILE_FIELDS.items():
+        if max_length is not None and len(str(data.get(key, ""))) > max_length:
+            return f"{key} is longer than {max_length} characters"
+    custom = [key for key in data if key.startswith("cf:")]
+    if len(custom) > MAX_CUSTOM_FIELDS:
+        return f"More than {MAX_CUSTOM_FIELDS} custom fields"
+    if any(len(str(data[key])) > 255 for key in custom):
+        return "Custom field value is longer than 255 characters"
+    return None
+
+
+def _as_int(value: Any) -> int | None:
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().isdigit():
+        return int(value)
+    return None
+
+
+def _valid_date(value: str) -> bool:
+    match = _DATE.match(value)
+    if not match:
+        return False
+    month, day = (match.group(1), match.group(2)) if match.group(1) else (match.group(5), match.group(6))
+    return 1 <= int(month) <= 12 and 1 <= int(day) <= 31
+
+
+def apply_row(state: SandboxState, activity: Activity, row: ImportRow) -> None:
+    """Process one import row: count an error, or upsert the contact and add its list memberships."""
+    problem = row_problem(row.data)
+    if problem is not None:
+        activity.error_count += 1
+        activity.correctable_count += 1
+        activity.errors.append(f"Line {row.line}: {problem}")
+        return
+    data = row.data
+    email = str(data["email"]) if data.get("email") else None
+    sms = re.sub(r"\D", "", str(data["sms_number"])) if data.get("sms_number") else None
+    contact = state.contact_by_email(email) if email else state.contact_by_sms(sms or "")
+    if contact is None:
+        contact = state.add_contact(email, sms)
+    else:
+        _touch(state, contact, sms)
+    for key in PROFILE_FIELDS:
+        if key in data:
+            contact.fields[key] = _as_int(data[key]) if key in ("birthday_month", "birthday_day") else data[key]
+    for key, value in data.items():
+        if key.startswith("cf:"):
+            contact.custom_fields[key[3:]] = str(value)
+    activity.person_count += 1
+    if contact.permission_to_send == "unsubscribed":
+        activity.cannot_add_to_list_count += 1
+        return
+    for list_id in activity.list_ids:
+        if list_id not in contact.list_ids and list_id in state.lists:
+            contact.list_ids.append(list_id)
+
+
+def _touch(state: SandboxState, contact: Contact, sms: str | None) -> None:
+    contact.updated_at = state.clock()
+    contact.update_source = "Account"
+    contact.deleted_at = None
+    if sms and not contact.sms_number:
+        contact.sms_number = sms
+        state.index_sms(contact)
+
+
+def advance_activities(state: SandboxState) -> None:
+    """Bring every unfinished activity up to date with the clock."""
+    with state.lock:
+        now = state.clock()
+        for activity in state.activities.values():
+            if activity.state not in TERMINAL_STATES:
+                advance(state, activity, now)
+
+
+def advance(state: SandboxState, activity: Activity, now: float) -> None:
+    """Move one activity forward to ``now``: start it, process due rows, complete it."""
+    if now < activity.start_at:
+        return
+    if activity.state == "initialized":
+        activity.state = "processing"
+        activity.started_at = activity.updated_at = activity.start_at
+    due = min(activity.total, int((now - activity.start_at) * activity.rows_per_second))
+    if due > activity.processed:
+        for row in activity.rows[activity.processed:due]:
+            apply_row(state, activity, row)
+        activity.processed = due
+        activity.updated_at = now
+    if activity.processed >= activity.total:
+        activity.state = "completed"
+        activity.completed_at = activity.updated_at = activity.start_at + activity.total / activity.rows_per_second

@@ -1,0 +1,165 @@
+"""Records held by the sandbox store, and the small helpers they share."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+#: ``Contact.permission_to_send`` values (the real API's ``email_address.permission_to_send``).
+PERMISSIONS = ("explicit", "implicit", "not_set", "pending_confirmation", "temp_hold", "unsubscribed")
+
+#: Activity states; the last four are terminal.
+ACTIVITY_STATES = ("initialized", "processing", "completed", "cancelled", "failed", "timed_out")
+TERMINAL_STATES = frozenset({"completed", "cancelled", "failed", "timed_out"})
+
+
+def new_id() -> str:
+    """Return a new resource id (a UUID4 string, as the real API uses)."""
+    return str(uuid.uuid4())
+
+
+def iso(epoch: float) -> str:
+    """Format a wall-clock epoch as ISO-8601 UTC with a ``Z`` suffix, e.g. ``2026-11-22T17:21:51Z``."""
+    return datetime.fromtimestamp(epoch, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@dataclass
+class Client:
+    """An application (API key) allowed to use the token endpoint."""
+
+    client_id: str
+    client_secret: str
+    scopes: tuple[str, ...]
+
+
+@dataclass
+class IssuedToken:
+    """An access token the sandbox issued and still honours."""
+
+    jti: str
+    client_id: str
+    issued_at: float
+    expires_at: float
+
+
+@dataclass
+class ContactList:
+    """A contact list."""
+
+    list_id: str
+    seq: int
+    name: str
+    description: str | None
+    favorite: bool
+    created_at: float
+    updated_at: float
+    deleted_at: float | None = None
+
+
+@dataclass
+class Contact:
+    """A contact; ``fields`` holds the optional scalar properties (names, job title, phone, ...)."""
+
+    contact_id: str
+    seq: int
+    email: str | None
+    created_at: float
+    updated_at: float
+    permission_to_send: str = "implicit"
+    opt_in_source: str = "Account"
+    opt_in_date: float | None = None
+    create_source: str = "Account"
+    update_source: str = "Account"
+    sms_number: str | None = None
+    fields: dict[str, Any] = field(default_factory=dict)
+    custom_fields: dict[str, str] = field(default_factory=dict)
+    list_ids: list[str] = field(default_factory=list)
+    deleted_at: float | None = None
+    opt_out_date: float | None = None
+
+    @property
+    def status(self) -> str:
+        """Return the ``GET /contacts?status=`` bucket: ``deleted``, ``active`` or the permission."""
+        if self.deleted_at is not None:
+            return "deleted"
+        if self.permission_to_send in ("explicit", "implicit"):
+            return "active"
+        return self.permission_to_send
+
+
+@dataclass
+class ImportRow:
+    """One contact of an import, with its 1-based line number in ``import_data``."""
+
+    line: int
+    data: dict[str, Any]
+
+
+@dataclass
+class Activity:
+    """A bulk activity; imports carry their pending rows and progress counters."""
+
+    activity_id: str
+    kind: str
+    created_at: float
+    start_at: float
+    rows_per_second: float
+    rows: list[ImportRow]
+    list_ids: list[str]
+    options: dict[str, Any] = field(default_factory=dict)
+    state: str = "initialized"
+    updated_at: float = 0.0
+    started_at: float | None = None
+    completed_at: float | None = None
+    processed: int = 0
+    person_count: int = 0
+    error_count: int = 0
+    correctable_count: int = 0
+    cannot_add_to_list_count: int = 0
+    errors: list[str] = field(default_factory=list)
+    dropped: int = 0
+
+    @property
+    def total(self) -> int:
+        """Contacts to process (after truncation)."""
+        return len(self.rows)
+
+    @property
+    def percent_done(self) -> int:
+        """0-99 while unfinished, 100 once completed."""
+        if self.state == "completed":
+            return 100
+        return min(99, self.processed * 100 // self.total) if self.rows else 0
+
+
+@dataclass
+class Fault:
+    """A canned answer for the next ``remaining`` requests to ``method path``."""
+
+    fault_id: str
+    path: str
+    method: str | None
+    status: int
+    body: Any
+    headers: dict[str, str]
+    remaining: int
+    drop_connection: bool = False
+    delay: float = 0.0
+
+    def matches(self, method: str, path: str) -> bool:
+        return self.remaining > 0 and self.path == path and (self.method is None or self.method == method)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "fault_id": self.fault_id,
+            "path": self.path,
+            "method": self.method,
+            "status": self.status,
+            "body": self.body,
+            "headers": self.headers,
+            "remaining": self.remaining,
+            "drop_connection": self.drop_connection,
+            "delay": self.delay,
+        }

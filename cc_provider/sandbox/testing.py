@@ -1,0 +1,104 @@
+"""Pytest fixtures and helpers for tests against the sandbox.
+
+Enable with ``pytest_plugins = ["cc_provider.sandbox.testing"]`` in the top-level ``conftest.py``:
+
+- ``cc_sandbox``: one :class:`SandboxServer` per session, with fast activities.
+- ``cc_sandbox_reset``: the same server, reset (data, stats, faults, settings) before the test.
+- ``cc_sandbox_connection``: also sets ``AIRFLOW_CONN_CONSTANT_CONTACT_DEFAULT`` for the test.
+
+The helpers talk to the admin API with the standard library only; nothing here imports Airflow.
+"""
+
+from __future__ import annotations
+
+import json
+import urllib.request
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from cc_provider.sandbox.config import SandboxConfig
+from cc_provider.sandbox.server import SandboxServer, airflow_connection, airflow_connection_json
+
+CONNECTION_ENV = "AIRFLOW_CONN_CONSTANT_CONTACT_DEFAULT"
+
+#: Settings of the session sandbox: activities start after 50 ms and process 50,000 rows a second.
+FAST_CONFIG = {"activity_start_delay": 0.05, "activity_rows_per_second": 50_000.0}
+
+
+def admin_call(server: SandboxServer, method: str, path: str, payload: Any = None) -> Any:
+    """Call ``/__sandbox__/<path>`` and return the decoded JSON answer."""
+    data = None if payload is None else json.dumps(payload).encode("utf-8")
+    request = urllib.request.Request(
+        f"{server.url}/__sandbox__/{path.lstrip('/')}", data=data, method=method,
+        headers={"Content-Type": "application/json"} if data is not None else {},
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return json.loads(response.read() or b"null")
+
+
+def reset_sandbox(server: SandboxServer) -> None:
+    """Forget lists, contacts, activities, stats and faults; restore start-up settings."""
+    admin_call(server, "POST", "reset")
+
+
+def sandbox_stats(server: SandboxServer) -> dict[str, Any]:
+    """Return ``GET /__sandbox__/stats``."""
+    result: dict[str, Any] = admin_call(server, "GET", "stats")
+    return result
+
+
+def add_fault(server: SandboxServer, path: str, status: int = 503, **options: Any) -> dict[str, Any]:
+    """Arm a fault (options: ``method``, ``body``, ``count``, ``headers``, ``delay``, ``drop_connection``)."""
+    result: dict[str, Any] = admin_call(server, "POST", "faults", {"path": path, "status": status, **options})
+    return result
+
+
+def expire_tokens(server: SandboxServer) -> int:
+    """Invalidate every access token issued so far; return how many."""
+    return int(admin_call(server, "POST", "tokens/expire")["expired"])
+
+
+def patch_config(server: SandboxServer, **changes: Any) -> dict[str, Any]:
+    """Change run-time settings (``activity_start_delay``, ``activity_rows_per_second``, ``access_token_ttl``)."""
+    result: dict[str, Any] = admin_call(server, "PATCH", "config", changes)
+    return result
+
+
+@pytest.fixture(scope="session")
+def cc_sandbox() -> Iterator[SandboxServer]:
+    """A sandbox on a free loopback port for the whole session."""
+    with SandboxServer(SandboxConfig(**FAST_CONFIG)) as server:
+        yield server
+
+
+@pytest.fixture
+def cc_sandbox_reset(cc_sandbox: SandboxServer) -> SandboxServer:
+    """The session sandbox, reset before the test."""
+    reset_sandbox(cc_sandbox)
+    return cc_sandbox
+
+
+@pytest.fixture
+def cc_sandbox_connection(cc_sandbox_reset: SandboxServer, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Point ``constant_contact_default`` at the reset sandbox; return the connection JSON."""
+    value = airflow_connection_json(cc_sandbox_reset)
+    monkeypatch.setenv(CONNECTION_ENV, value)
+    return value
+
+
+__all__ = [
+    "CONNECTION_ENV",
+    "add_fault",
+    "admin_call",
+    "airflow_connection",
+    "airflow_connection_json",
+    "cc_sandbox",
+    "cc_sandbox_connection",
+    "cc_sandbox_reset",
+    "expire_tokens",
+    "patch_config",
+    "reset_sandbox",
+    "sandbox_stats",
+]

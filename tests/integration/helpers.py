@@ -1,0 +1,42 @@
+"""Helpers for tests that drive the sandbox through its admin API."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import requests
+
+from cc_provider.contacts.batches import iter_json_import_batches
+from cc_provider.hooks.constant_contact import ConstantContactHook
+
+
+def admin(server, method: str, path: str, **kwargs: Any) -> Any:
+    response = requests.request(method, f"{server.url}/__sandbox__/{path}", timeout=10, **kwargs)
+    response.raise_for_status()
+    return response.json() if response.content else None
+
+
+def sandbox_stats(server) -> dict:
+    return admin(server, "GET", "stats")
+
+
+def slow_activities(server, start_delay: float = 30.0, rows_per_second: float = 2000.0) -> None:
+    admin(server, "PATCH", "config", json={"activity_start_delay": start_delay, "activity_rows_per_second": rows_per_second})
+
+
+def submit_import(hook: ConstantContactHook, emails: list[str], list_name: str = "Trigger test") -> str:
+    """Create a list, import ``emails`` into it and return the activity id."""
+    list_id = hook.get_or_create_list(list_name)[0]["list_id"]
+    records = [(n, {"email": e}) for n, e in enumerate(emails, start=1)]
+    (batch,) = iter_json_import_batches(records, [list_id])
+    return hook.submit_json_import(batch.body)["activity_id"]
+
+
+def wait_until(predicate, seconds: float = 20.0, interval: float = 0.05) -> None:
+    deadline = time.time() + seconds
+    while time.time() < deadline:
+        if predicate():
+            return
+        time.sleep(interval)
+    raise AssertionError("condition not reached in time")

@@ -1,0 +1,96 @@
+"""The list and JSON-import operators against the sandbox."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import pytest
+
+from cc_provider.hooks.constant_contact import ConstantContactHook
+from cc_provider.operators.json_import import ConstantContactImportJsonOperator
+from cc_provider.operators.lists import ConstantContactCreateListOperator
+
+from tests.integration.helpers import sandbox_stats
+
+
+class RecordingTaskInstance:
+    """Stands in for the task instance's XCom push; the DAG tests run the real one."""
+
+    def __init__(self) -> None:
+        self.pushed: dict[str, object] = {}
+
+    def xcom_push(self, key: str, value: object) -> None:
+        self.pushed[key] = value
+
+
+def test_create_list_is_idempotent(cc_sandbox, cc_connection):
+    task = ConstantContactCreateListOperator(task_id="create", name="Weekly digest", description="d")
+    first = task.execute({})
+    second = task.execute({})
+    assert first == second
+    assert sandbox_stats(cc_sandbox)["requests"]["POST /v3/contact_lists"] == 1
+    assert ConstantContactHook().find_list_by_name("Weekly digest")["list_id"] == first
+
+
+def test_create_list_rejects_an_overlong_name(cc_connection):
+    with pytest.raises(ValueError, match="1 to 255 characters"):
+        ConstantContactCreateListOperator(task_id="create", name="x" * 256).execute({})
+
+
+@pytest.fixture
+def list_id(cc_connection) -> str:
+    return ConstantContactHook().create_list("Import target")["list_id"]
+
+
+def test_import_records_splits_rejects_and_pushes_activity_ids(cc_sandbox, list_id, tmp_path):
+    contacts = [{"Email Address": f"u{i}@example.com", "First Name": f"U{i}"} for i in range(5)]
+    contacts.insert(2, {"Email Address": "", "First Name": "Nobody"})
+    ti = RecordingTaskInstance()
+    task = ConstantContactImportJsonOperator(
+        task_id="import", contacts=contacts, list_ids=[list_id], max_contacts_per_request=2, rejects_path=str(tmp_path / "rejects.csv")
+    )
+    summary = task.execute({"ti": ti})
+    assert (summary["rows_read"], summary["rows_rejected"], summary["rows_sent"], summary["requests"]) == (6, 1, 5, 3)
+    assert ti.pushed["activity_ids"] == summary["activity_ids"]
+    assert len(set(summary["activity_ids"])) == 3
+    assert sandbox_stats(cc_sandbox)["import_posts"] == 3
+    with open(tmp_path / "rejects.csv", newline="") as handle:
+        rows = list(csv.reader(handle))
+    assert rows == [["row_number", "column", "value", "reason"], ["3", "Email Address", "", "no email address (and no sms_number)"]]
+    assert "contacts" not in json.dumps(summary)
+
+
+def test_import_from_a_json_lines_file(cc_sandbox, list_id, tmp_path):
+    path = tmp_path / "contacts.jsonl"
+    path.write_text("\n".join(json.dumps({"email": f"f{i}@example.com"}) for i in range(4)) + "\n")
+    summary = ConstantContactImportJsonOperator(task_id="import", path=str(path), list_ids=list_id).execute(
+        {"ti": RecordingTaskInstance()}
+    )
+    assert (summary["rows_read"], summary["rows_sent"], summary["requests"]) == (4, 4, 1)
+    assert summary["list_ids"] == [list_id]
+
+
+def test_import_respects_the_byte_limit(cc_sandbox, list_id):
+    contacts = [{"email": f"user{i}@example.com", "first_name": "x" * 40} for i in range(50)]
+    summary = ConstantContactImportJsonOperator(
+        task_id="import", contacts=contacts, list_ids=[list_id], max_request_bytes=1000
+    ).execute({"ti": RecordingTaskInstance()})
+    assert summary["rows_sent"] == 50
+    assert summary["requests"] >= 50 * 60 // 1000
+    assert sandbox_stats(cc_sandbox)["truncations"] == 0
+
+
+def test_import_needs_exactly_one_source():
+    with pytest.raises(ValueError, match="exactly one of 'contacts' or 'path'"):
+        ConstantContactImportJsonOperator(task_id="i", list_ids=["x"])
+    with pytest.raises(ValueError, match="exactly one of 'contacts' or 'path'"):
+        ConstantContactImportJsonOperator(task_id="i", list_ids=["x"], contacts=[], path="a.json")
+
+
+def test_bad_file_names_the_file_and_line(cc_connection, list_id, tmp_path):
+    path = tmp_path / "broken.jsonl"
+    path.write_text('{"email": "a@example.com"}\n{"email": \n')
+    task = ConstantContactImportJsonOperator(task_id="import", path=str(path), list_ids=[list_id])
+    with pytest.raises(ValueError, match=r"broken.jsonl: line 2"):
+        task.execute({"ti": RecordingTaskInstance()})

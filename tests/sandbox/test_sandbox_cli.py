@@ -1,0 +1,94 @@
+"""``python -m cc_provider.sandbox``: start-up banner, a working token endpoint, clean SIGTERM exit."""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import shlex
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import requests
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def start(*args: str) -> subprocess.Popen[str]:
+    env = {**os.environ, "PYTHONPATH": str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    return subprocess.Popen(
+        [sys.executable, "-m", "cc_provider.sandbox", *args],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=REPO,
+    )
+
+
+def read_until_ready(proc: subprocess.Popen[str], seconds: float = 15.0) -> list[str]:
+    """Collect stdout lines up to the ready line (a thread reads, so the deadline always holds)."""
+    assert proc.stdout is not None
+    lines: queue.Queue[str | None] = queue.Queue()
+    stdout = proc.stdout
+
+    def pump() -> None:
+        for line in iter(stdout.readline, ""):
+            lines.put(line.rstrip("\n"))
+            if line.startswith("Sandbox ready at "):
+                return
+        lines.put(None)
+
+    threading.Thread(target=pump, daemon=True).start()
+    seen: list[str] = []
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            line = lines.get(timeout=0.1)
+        except queue.Empty:
+            continue
+        if line is None:
+            break
+        seen.append(line)
+        if line.startswith("Sandbox ready at "):
+            return seen
+    raise AssertionError(f"no ready line; got {seen!r}")
+
+
+def test_cli_serves_until_sigterm(tmp_path):
+    with start("--port", "0", "--access-token-ttl", "60", "--client-id", "cli-id", "--client-secret", "cli-secret",
+               "--refresh-token", "cli-refresh") as proc:
+        try:
+            lines = read_until_ready(proc)
+            url = lines[-1].removeprefix("Sandbox ready at ")
+            assert url.startswith("http://127.0.0.1:") and not url.endswith(":0")
+            export = next(line for line in lines if "AIRFLOW_CONN_CONSTANT_CONTACT_DEFAULT=" in line)
+            conn = json.loads(shlex.split(export.split("=", 1)[1])[0])
+            assert conn["conn_type"] == "constant_contact"
+            assert (conn["login"], conn["password"]) == ("cli-id", "cli-secret")
+            assert conn["extra"] == {
+                "refresh_token": "cli-refresh",
+                "api_base_url": f"{url}/v3",
+                "auth_base_url": f"{url}/oauth2/default/v1",
+            }
+            assert any("cli-secret" in line for line in lines)  # the default account is printed
+            response = requests.post(
+                f"{conn['extra']['auth_base_url']}/token", auth=(conn["login"], conn["password"]),
+                data={"grant_type": "refresh_token", "refresh_token": "cli-refresh"}, timeout=10,
+            )
+            assert response.status_code == 200
+            assert response.json()["expires_in"] == 60
+            proc.send_signal(signal.SIGTERM)
+            assert proc.wait(timeout=10) == 0
+            assert proc.stdout is not None and "Sandbox stopped." in proc.stdout.read()
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+
+
+def test_cli_rejects_bad_settings():
+    with start("--port", "0", "--activity-rows-per-second", "0") as proc:
+        _, err = proc.communicate(timeout=15)
+        assert proc.returncode == 2
+        assert "activity_rows_per_second" in err

@@ -1,0 +1,228 @@
+"""POST /v3/activities/contacts_json_import and GET /v3/activities/{id}: lifecycle, rows, limits."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+
+from cc_provider.sandbox.testing import patch_config, sandbox_stats
+
+
+def contacts_in(api, list_id: str) -> list[dict]:
+    return api.all_pages("/contacts", "contacts", lists=list_id, limit=500, include="list_memberships")
+
+
+def test_post_returns_201_initialized(api):
+    lst = api.create_list("Imports")["list_id"]
+    body = api.start_import([{"email": "a@example.com"}], [lst])
+    assert body["state"] == "initialized"
+    assert body["percent_done"] == 0
+    assert body["activity_errors"] == []
+    assert body["status"] == {
+        "items_total_count": 1, "items_completed_count": 0, "person_count": 0, "error_count": 0,
+        "correctable_count": 0, "cannot_add_to_list_count": 0,
+    }
+    assert body["_links"] == {"self": {"href": f"/v3/activities/{body['activity_id']}"}}
+    assert "started_at" not in body and "completed_at" not in body
+    assert sandbox_stats(api.server)["import_posts"] == 1
+
+
+def test_lifecycle_initialized_processing_completed(api, sandbox):
+    patch_config(sandbox, activity_start_delay=0.3, activity_rows_per_second=200)
+    lst = api.create_list("Lifecycle")["list_id"]
+    rows = [{"email": f"user{n}@example.com", "first_name": f"User {n}"} for n in range(100)]
+    rows[6] = {"email": "bob@"}
+    rows[41] = {"first_name": "No address"}
+    activity_id = api.start_import(rows, [lst])["activity_id"]
+    seen: list[dict] = []
+    members_while_processing: list[int] = []
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        body = api.activity(activity_id)
+        seen.append(body)
+        if body["state"] == "completed":
+            break
+        if body["state"] == "processing":
+            params = {"lists": lst, "include_count": "true", "limit": 1}
+            members_while_processing.append(api.get("/contacts", params=params).json()["contacts_count"])
+        time.sleep(0.02)
+    assert any(0 < members < 98 for members in members_while_processing)  # rows land as they are processed
+    states = [s["state"] for s in seen]
+    assert states[0] == "initialized"
+    assert states[-1] == "completed"
+    assert states.index("processing") < states.index("completed")
+    processing = [s for s in seen if s["state"] == "processing"]
+    progress = [s["status"]["items_completed_count"] for s in processing]
+    assert progress == sorted(progress) and any(0 < p < 100 for p in progress)
+    assert any(0 < s["percent_done"] < 100 for s in processing)
+    final = seen[-1]
+    assert final["percent_done"] == 100
+    assert final["started_at"] and final["completed_at"]
+    assert final["status"] == {
+        "items_total_count": 100, "items_completed_count": 100, "person_count": 98, "error_count": 2,
+        "correctable_count": 2, "cannot_add_to_list_count": 0,
+    }
+    assert final["activity_errors"] == [
+        "Line 7: Invalid email address 'bob@'",
+        "Line 42: Missing email address or SMS number",
+    ]
+    assert len(contacts_in(api, lst)) == 98
+
+
+@pytest.mark.parametrize(
+    "row, message",
+    [
+        ({"email": "two@@example.com"}, "Invalid email address"),
+        ({"email": "no-at.example.com"}, "Invalid email address"),
+        ({"email": "@example.com"}, "Invalid email address"),
+        ({"email": "user@localhost"}, "Invalid email address"),
+        ({"email": "sp ace@example.com"}, "Invalid email address"),
+        ({"email": "x" * 69 + "@example.com"}, "Invalid email address"),
+        ({"email": "ok@example.com", "birthday_month": 13, "birthday_day": 1}, "Invalid birthday"),
+        ({"email": "ok@example.com", "anniversary": "yesterday"}, "Invalid anniversary"),
+        ({"email": "ok@example.com", "first_name": "f" * 51}, "first_name is longer than 50"),
+    ],
+)
+def test_row_errors_are_correctable_and_name_the_line(api, row, message):
+    lst = api.create_list("Errors")["list_id"]
+    activity_id = api.start_import([{"email": "fine@example.com"}, row], [lst])["activity_id"]
+    body = api.wait_for_state(activity_id, "completed")
+    assert body["status"]["error_count"] == body["status"]["correctable_count"] == 1
+    assert body["status"]["person_count"] == 1
+    (error,) = body["activity_errors"]
+    assert error.startswith(f"Line 2: {message}")
+
+
+def test_email_of_80_characters_is_valid(api):
+    lst = api.create_list("Long")["list_id"]
+    address = "x" * 68 + "@example.com"
+    assert len(address) == 80
+    body = api.wait_for_state(api.start_import([{"email": address}], [lst])["activity_id"], "completed")
+    assert body["status"]["error_count"] == 0
+
+
+def test_existing_contacts_get_only_the_supplied_fields(api):
+    first, second = api.create_list("First")["list_id"], api.create_list("Second")["list_id"]
+    done = api.start_import([{"email": "ann@example.com", "first_name": "Ann", "job_title": "CTO"}], [first])
+    api.wait_for_state(done["activity_id"], "completed")
+    again = api.start_import([{"email": "ANN@example.com", "last_name": "Lee", "cf:plan": "gold"}], [second])
+    body = api.wait_for_state(again["activity_id"], "completed")
+    assert body["status"]["person_count"] == 1
+    (contact,) = api.get("/contacts", params={"include": "list_memberships,custom_fields"}).json()["contacts"]
+    assert contact["email_address"]["address"] == "ann@example.com"
+    assert (contact["first_name"], contact["last_name"], contact["job_title"]) == ("Ann", "Lee", "CTO")
+    assert contact["list_memberships"] == [first, second]
+    assert [field["value"] for field in contact["custom_fields"]] == ["gold"]
+    assert contact["email_address"]["permission_to_send"] == "implicit"
+    assert contact["email_address"]["opt_in_source"] == "Account"
+    assert contact["create_source"] == "Account"
+
+
+def test_unsubscribed_contacts_are_not_added_to_lists(api):
+    lst = api.create_list("Promo")["list_id"]
+    api.seed_contact("gone@example.com", permission_to_send="unsubscribed")
+    rows = [{"email": "gone@example.com", "first_name": "Gone"}, {"email": "new@example.com"}]
+    body = api.wait_for_state(api.start_import(rows, [lst])["activity_id"], "completed")
+    assert body["status"]["cannot_add_to_list_count"] == 1
+    assert body["status"]["person_count"] == 2
+    assert body["status"]["error_count"] == 0
+    assert [c["email_address"]["address"] for c in contacts_in(api, lst)] == ["new@example.com"]
+
+
+def test_sms_only_rows_need_a_us_number_and_sms_permission(api):
+    lst = api.create_list("SMS")["list_id"]
+    response = api.post("/activities/contacts_json_import", json={"import_data": [{"sms_number": "5081231235"}], "list_ids": [lst]})
+    assert response.status_code == 400
+    response = api.post(
+        "/activities/contacts_json_import",
+        json={"import_data": [{"sms_number": "508-123-1235"}, {"sms_number": "+44 20 7946 0958"}],
+              "list_ids": [lst], "sms_permission_to_send": "explicit"},
+    )
+    body = api.wait_for_state(response.json()["activity_id"], "completed")
+    assert body["status"]["person_count"] == 1
+    assert body["activity_errors"] == ["Line 2: Invalid SMS number '+44 20 7946 0958'"]
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        {"list_ids": ["LIST"]},
+        {"import_data": [], "list_ids": ["LIST"]},
+        {"import_data": [{"email": "a@example.com"}]},
+        {"import_data": [{"email": "a@example.com"}], "list_ids": []},
+        {"import_data": [{"email": "a@example.com"}], "list_ids": ["LIST"] + [f"x{n}" for n in range(50)]},
+        {"import_data": [{"email": "a@example.com"}], "list_ids": ["6b1f9c1e-0000-4000-8000-000000000000"]},
+        {"import_data": ["a@example.com"], "list_ids": ["LIST"]},
+        {"import_data": [{"email": "a@example.com", "favourite_colour": "blue"}], "list_ids": ["LIST"]},
+        {"import_data": [{"email": "a@example.com"}], "list_ids": ["LIST"], "sms_permission_to_send": "maybe"},
+    ],
+    ids=["no-import-data", "empty-import-data", "no-list-ids", "empty-list-ids", "51-list-ids", "unknown-list",
+         "row-not-object", "unknown-property", "bad-sms-permission"],
+)
+def test_invalid_requests_are_400_validation_errors(api, payload):
+    lst = api.create_list("Target")["list_id"]
+    payload = json.loads(json.dumps(payload).replace('"LIST"', json.dumps(lst)))
+    response = api.post("/activities/contacts_json_import", json=payload)
+    assert response.status_code == 400, response.text
+    assert response.json()[0]["error_key"] == "contacts.api.validation.error"
+    assert sandbox_stats(api.server)["import_posts"] == 0
+
+
+def test_non_json_content_type_is_415(api):
+    lst = api.create_list("Target")["list_id"]
+    payload = json.dumps({"import_data": [{"email": "a@example.com"}], "list_ids": [lst]})
+    for content_type in ("text/plain", None):
+        headers = {"Content-Type": content_type} if content_type else {}
+        response = api.post("/activities/contacts_json_import", data=payload.encode(), headers=headers)
+        assert response.status_code == 415
+        assert isinstance(response.json(), list)
+
+
+def test_unknown_activity_is_404(api):
+    response = api.get("/activities/00000000-0000-4000-8000-000000000000")
+    assert response.status_code == 404
+    assert response.json() == [
+        {"error_key": "contacts.api.not_found", "error_message": "Resource not found for the activity_id provided"}
+    ]
+
+
+def test_only_the_first_40000_contacts_are_processed(api, sandbox):
+    patch_config(sandbox, activity_rows_per_second=1_000_000)
+    lst = api.create_list("Big")["list_id"]
+    rows = [{"email": f"u{n}@ex.io"} for n in range(40_005)]
+    body = api.start_import(rows, [lst])
+    assert body["status"]["items_total_count"] == 40_000
+    stats = sandbox_stats(sandbox)
+    assert (stats["truncations"], stats["contacts_dropped"]) == (1, 5)
+    done = api.wait_for_state(body["activity_id"], "completed")
+    assert done["status"]["person_count"] == 40_000
+    assert api.get("/contacts", params={"email": "u39999@ex.io"}).json()["contacts"]
+    assert not api.get("/contacts", params={"email": "u40000@ex.io"}).json()["contacts"]
+
+
+def test_only_contacts_within_the_first_4_mb_are_processed(api, sandbox):
+    lst = api.create_list("Heavy")["list_id"]
+    limit = 4 * 1024 * 1024
+    items = [json.dumps({"email": f"u{n}@example.com", "first_name": "Zoë", "street": "s" * 120}) for n in range(30_000)]
+    head = '{"list_ids": ' + json.dumps([lst]) + ', "import_data": ['
+    body, expected, size = head, 0, len(head.encode())
+    for n, item in enumerate(items):
+        size += len(item.encode()) + (2 if n else 0)  # ", " separator before every item but the first
+        if size <= limit:
+            expected += 1
+    body = head + ", ".join(items) + "]}"
+    assert len(body.encode()) > limit and 0 < expected < len(items)
+    response = api.post("/activities/contacts_json_import", data=body.encode(), headers={"Content-Type": "application/json"})
+    assert response.status_code == 201, response.text
+    assert response.json()["status"]["items_total_count"] == expected
+    stats = sandbox_stats(sandbox)
+    assert (stats["truncations"], stats["contacts_dropped"]) == (1, len(items) - expected)
+
+
+def test_small_imports_are_not_truncated(api, sandbox):
+    lst = api.create_list("Small")["list_id"]
+    api.start_import([{"email": f"s{n}@example.com"} for n in range(10)], [lst])
+    stats = sandbox_stats(sandbox)
+    assert (stats["truncations"], stats["contacts_dropped"]) == (0, 0)
