@@ -70,7 +70,7 @@ with DAG(
             columns = [c[0] for c in cursor.description]
             while batch := cursor.fetchmany(FETCH_SIZE):
                 for row in batch:
-                    handle.write(json.dumps(dict(zip(columns, row)), default=str) + "\n")
+                    handle.write(json.dumps(dict(zip(columns, row, strict=True)), default=str) + "\n")
                     rows += 1
         return {"path": str(out), "rows": rows}
 

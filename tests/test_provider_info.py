@@ -42,7 +42,9 @@ def test_package_name_is_the_distribution_name():
 
 def _dotted_paths() -> list[str]:
     info = get_provider_info()
-    paths = [m for kind in ("hooks", "operators", "sensors", "triggers") for e in info[kind] for m in e["python-modules"]]
+    paths = [
+        m for kind in ("hooks", "operators", "sensors", "triggers") for e in info[kind] for m in e["python-modules"]
+    ]
     paths += [c["hook-class-name"] for c in info["connection-types"]]
     return paths
 

@@ -72,7 +72,9 @@ def _iter_lines(path: Path, handle: IO[str]) -> Iterator[dict[str, Any]]:
         try:
             value = json.loads(line)
         except json.JSONDecodeError as err:
-            raise ContactFileError(f"{path}: line {line_number}, column {err.colno}: invalid JSON ({err.msg}).") from None
+            raise ContactFileError(
+                f"{path}: line {line_number}, column {err.colno}: invalid JSON ({err.msg})."
+            ) from None
         yield _as_object(path, value, f"line {line_number}")
 
 

@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 import httpx
 import requests
 
-from cc_provider.exceptions import ConstantContactAuthError, ConstantContactTransportError
+from cc_provider.exceptions import ConstantContactTransportError
 from cc_provider.hooks.oauth import AccessToken, parse_token_response, refresh_request, token_error
 from cc_provider.hooks.retry import RetryPolicy, is_retryable
 from cc_provider.hooks.wire import HttpRequest, HttpResponse, Sleep, TransportFailure, api_error, join_url

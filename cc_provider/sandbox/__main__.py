@@ -22,7 +22,9 @@ def build_parser() -> argparse.ArgumentParser:
         prog="python -m cc_provider.sandbox", description="Run the local Constant Contact V3 API sandbox."
     )
     parser.add_argument("--host", default="127.0.0.1", help="interface to bind (default: loopback only)")
-    parser.add_argument("--port", type=int, default=DEFAULT_PORT, help="port; 0 picks a free one (default: %(default)s)")
+    parser.add_argument(
+        "--port", type=int, default=DEFAULT_PORT, help="port; 0 picks a free one (default: %(default)s)"
+    )
     parser.add_argument("--client-id", default=defaults.client_id)
     parser.add_argument("--client-secret", default=defaults.client_secret)
     parser.add_argument("--refresh-token", default=defaults.refresh_token)

@@ -13,7 +13,8 @@ def require_json_content_type(content_type: str | None) -> None:
     media_type = (content_type or "").split(";", 1)[0].strip().lower()
     if media_type != "application/json":
         raise SandboxError.api(
-            415, UNSUPPORTED_MEDIA_TYPE,
+            415,
+            UNSUPPORTED_MEDIA_TYPE,
             f"Unsupported media type '{media_type or 'none'}'. This endpoint requires Content-Type: application/json.",
         )
 

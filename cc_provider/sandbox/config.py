@@ -60,7 +60,9 @@ class SandboxConfig:
             if not isinstance(getattr(self, name), str) or not getattr(self, name):
                 raise ValueError(f"{name} must be a non-empty string.")
         if self.refresh_token_mode not in REFRESH_TOKEN_MODES:
-            raise ValueError(f"refresh_token_mode must be one of {REFRESH_TOKEN_MODES}, not {self.refresh_token_mode!r}.")
+            raise ValueError(
+                f"refresh_token_mode must be one of {REFRESH_TOKEN_MODES}, not {self.refresh_token_mode!r}."
+            )
         if not _is_number(self.access_token_ttl, integer=True) or self.access_token_ttl < 1:
             raise ValueError("access_token_ttl must be an integer number of seconds >= 1.")
         if not _is_number(self.activity_start_delay) or self.activity_start_delay < 0:

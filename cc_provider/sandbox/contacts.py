@@ -16,8 +16,22 @@ router = api_router()
 CONTACT_STATUSES = ("all", "active", "deleted", "not_set", "pending_confirmation", "temp_hold", "unsubscribed")
 INCLUDES = ("custom_fields", "list_memberships", "phone_numbers", "street_addresses", "taggings", "notes")
 MAX_LISTS_FILTER = 25
-_PERSON_FIELDS = ("first_name", "last_name", "job_title", "company_name", "birthday_month", "birthday_day", "anniversary")
-_PHONE_KINDS = {"phone": "other", "home_phone": "home", "work_phone": "work", "mobile_phone": "mobile", "other_phone": "other"}
+_PERSON_FIELDS = (
+    "first_name",
+    "last_name",
+    "job_title",
+    "company_name",
+    "birthday_month",
+    "birthday_day",
+    "anniversary",
+)
+_PHONE_KINDS = {
+    "phone": "other",
+    "home_phone": "home",
+    "work_phone": "work",
+    "mobile_phone": "mobile",
+    "other_phone": "other",
+}
 _ADDRESS_KINDS = {"": "home", "home_": "home", "work_": "work", "other_": "other"}
 _ID_NAMESPACE = uuid.UUID("6f1f4d3c-5a1e-4c55-9a57-0c1c6a3c5b10")
 
@@ -69,7 +83,8 @@ def contact_to_json(contact: Contact, includes: list[str] | tuple[str, ...] = ()
     if "phone_numbers" in includes:
         body["phone_numbers"] = [
             {"phone_number_id": _sub_id(contact, key), "phone_number": contact.fields[key], "kind": kind}
-            for key, kind in _PHONE_KINDS.items() if key in contact.fields
+            for key, kind in _PHONE_KINDS.items()
+            if key in contact.fields
         ]
     if "street_addresses" in includes:
         body["street_addresses"] = _addresses(contact)
@@ -86,7 +101,8 @@ def _addresses(contact: Contact) -> list[dict[str, Any]]:
     for prefix, kind in _ADDRESS_KINDS.items():
         parts = {
             renames.get(part, part): contact.fields[prefix + part]
-            for part in ("street", "street2", "city", "state", "zip", "country") if prefix + part in contact.fields
+            for part in ("street", "street2", "city", "state", "zip", "country")
+            if prefix + part in contact.fields
         }
         if parts:
             street2 = parts.pop("street2", None)

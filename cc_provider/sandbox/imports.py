@@ -32,8 +32,11 @@ PROFILE_FIELDS: dict[str, int | None] = {
     "birthday_day": None,
     "anniversary": 10,
     **{name: 50 for name in ("phone", "home_phone", "work_phone", "mobile_phone", "other_phone")},
-    **{f"{prefix}{part}": 255 if part.startswith("street") else 50
-       for prefix in ("", "home_", "work_", "other_") for part in _ADDRESS_PARTS},
+    **{
+        f"{prefix}{part}": 255 if part.startswith("street") else 50
+        for prefix in ("", "home_", "work_", "other_")
+        for part in _ADDRESS_PARTS
+    },
 }
 IDENTITY_FIELDS = ("email", "sms_number", "sms_consent_date")
 #: The spec spells one key with a space; accept it as an alias.
@@ -245,7 +248,7 @@ def advance(state: SandboxState, activity: Activity, now: float) -> None:
         activity.started_at = activity.updated_at = activity.start_at
     due = min(activity.total, int((now - activity.start_at) * activity.rows_per_second))
     if due > activity.processed:
-        for row in activity.rows[activity.processed:due]:
+        for row in activity.rows[activity.processed : due]:
             apply_row(state, activity, row)
         activity.processed = due
         activity.updated_at = now

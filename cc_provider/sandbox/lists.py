@@ -7,11 +7,11 @@ from typing import Any
 from fastapi import Request
 from fastapi.responses import JSONResponse
 
+from cc_provider.sandbox.body import json_body
 from cc_provider.sandbox.deps import api_router, get_state
 from cc_provider.sandbox.errors import SandboxError
 from cc_provider.sandbox.models import ContactList, iso
 from cc_provider.sandbox.paging import next_links, page_request, query_bool, query_csv, take_page
-from cc_provider.sandbox.body import json_body
 
 router = api_router()
 
@@ -82,7 +82,8 @@ async def get_lists(request: Request) -> dict[str, Any]:
     state = get_state(request)
     with state.lock:
         matches = [
-            lst for lst in state.lists.values()
+            lst
+            for lst in state.lists.values()
             if _status_matches(lst, filters["status"]) and (filters["name"] is None or lst.name == filters["name"])
         ]
         page, next_after = take_page(matches, lambda lst: lst.seq, after, limit)

@@ -53,7 +53,8 @@ async def token(request: Request) -> JSONResponse:
         client = state.authenticate_client(*credentials) if credentials else None
         if client is None:
             raise SandboxError.oauth(
-                401, "invalid_client",
+                401,
+                "invalid_client",
                 "Client authentication failed. Either the client or the client credentials are invalid.",
                 {"WWW-Authenticate": 'Basic realm="authz.constantcontact.com"', **NO_STORE},
             )
@@ -62,8 +63,10 @@ async def token(request: Request) -> JSONResponse:
             raise SandboxError.oauth(400, "invalid_request", "The 'grant_type' parameter is required.", NO_STORE)
         if grant_type != "refresh_token":
             raise SandboxError.oauth(
-                400, "unsupported_grant_type",
-                f"The authorization grant type '{grant_type}' is not supported by the sandbox.", NO_STORE,
+                400,
+                "unsupported_grant_type",
+                f"The authorization grant type '{grant_type}' is not supported by the sandbox.",
+                NO_STORE,
             )
         refresh_token = params.get("refresh_token")
         if not refresh_token:

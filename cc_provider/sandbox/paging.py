@@ -43,7 +43,9 @@ def query_bool(request: Request, name: str) -> bool:
     return raw.lower() == "true"
 
 
-def query_csv(request: Request, name: str, *, allowed: Iterable[str] | None = None, most: int | None = None) -> list[str]:
+def query_csv(
+    request: Request, name: str, *, allowed: Iterable[str] | None = None, most: int | None = None
+) -> list[str]:
     """Read a comma-separated query parameter, checking values against ``allowed`` and the count."""
     raw = request.query_params.get(name)
     if raw is None:

@@ -83,9 +83,7 @@ class SandboxServer:
             sock.close()
             raise RuntimeError(f"Cannot bind the sandbox to {self.host}:{self._requested_port}: {exc}") from exc
         self._socket, self._port = sock, sock.getsockname()[1]
-        config = uvicorn.Config(
-            self.app, log_level="warning", access_log=False, lifespan="off", ws="none", http="h11"
-        )
+        config = uvicorn.Config(self.app, log_level="warning", access_log=False, lifespan="off", ws="none", http="h11")
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(
             target=self._server.run, kwargs={"sockets": [sock]}, name=f"cc-sandbox-{self._port}", daemon=True

@@ -7,8 +7,9 @@ import secrets
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from cc_provider.sandbox.config import SandboxConfig
 from cc_provider.sandbox.errors import CONFLICT, SandboxError
@@ -147,7 +148,9 @@ class SandboxState:
             existing = next((lst for lst in live if lst.name == name), None)
             if existing is not None:
                 raise SandboxError.api(
-                    409, CONFLICT, f"Conflict. A contact list named '{name}' already exists (list_id {existing.list_id})."
+                    409,
+                    CONFLICT,
+                    f"Conflict. A contact list named '{name}' already exists (list_id {existing.list_id}).",
                 )
             if len(live) >= self.config.max_lists:
                 raise SandboxError.validation(

@@ -31,7 +31,9 @@ def admin_call(server: SandboxServer, method: str, path: str, payload: Any = Non
     """Call ``/__sandbox__/<path>`` and return the decoded JSON answer."""
     data = None if payload is None else json.dumps(payload).encode("utf-8")
     request = urllib.request.Request(
-        f"{server.url}/__sandbox__/{path.lstrip('/')}", data=data, method=method,
+        f"{server.url}/__sandbox__/{path.lstrip('/')}",
+        data=data,
+        method=method,
         headers={"Content-Type": "application/json"} if data is not None else {},
     )
     with urllib.request.urlopen(request, timeout=10) as response:

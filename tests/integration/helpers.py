@@ -22,7 +22,12 @@ def sandbox_stats(server) -> dict:
 
 
 def slow_activities(server, start_delay: float = 30.0, rows_per_second: float = 2000.0) -> None:
-    admin(server, "PATCH", "config", json={"activity_start_delay": start_delay, "activity_rows_per_second": rows_per_second})
+    admin(
+        server,
+        "PATCH",
+        "config",
+        json={"activity_start_delay": start_delay, "activity_rows_per_second": rows_per_second},
+    )
 
 
 def submit_import(hook: ConstantContactHook, emails: list[str], list_name: str = "Trigger test") -> str:

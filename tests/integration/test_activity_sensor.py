@@ -12,7 +12,6 @@ from cc_provider.exceptions import ActivityFailedError
 from cc_provider.hooks.constant_contact import ConstantContactHook
 from cc_provider.sensors.activity import ConstantContactActivitySensor
 from cc_provider.triggers.activity import ConstantContactActivityTrigger
-
 from tests.integration.helpers import admin, slow_activities, submit_import, wait_until
 
 
@@ -67,14 +66,21 @@ def test_poke_is_false_while_pending_and_true_when_done(cc_sandbox, cc_connectio
 def test_poke_fails_on_terminal_non_success_states(cc_sandbox, cc_connection, state):
     activity_id = submit_import(ConstantContactHook(), ["a@example.com"])
     body = {"activity_id": activity_id, "state": state, "activity_errors": []}
-    admin(cc_sandbox, "POST", "faults", json={"path": f"/v3/activities/{activity_id}", "status": 200, "body": body, "count": 1})
+    admin(
+        cc_sandbox,
+        "POST",
+        "faults",
+        json={"path": f"/v3/activities/{activity_id}", "status": 200, "body": body, "count": 1},
+    )
     with pytest.raises(ActivityFailedError, match=state):
         sensor(activity_id).poke({})
 
 
 def test_execute_complete_returns_activities_only_on_success():
     activities = [{"activity_id": "x", "state": "completed"}]
-    assert sensor("x").execute_complete({}, {"status": "success", "message": "ok", "activities": activities}) == activities
+    assert (
+        sensor("x").execute_complete({}, {"status": "success", "message": "ok", "activities": activities}) == activities
+    )
 
 
 @pytest.mark.parametrize(

@@ -11,7 +11,6 @@ import pytest
 
 from cc_provider.hooks.constant_contact import ConstantContactHook
 from cc_provider.triggers.activity import ConstantContactActivityTrigger
-
 from tests.integration.helpers import admin, slow_activities, submit_import
 
 
@@ -23,7 +22,10 @@ def restore_speed(cc_sandbox):
 
 def make_trigger(ids: list[str], seconds: float = 20.0, poll: float = 0.1) -> ConstantContactActivityTrigger:
     return ConstantContactActivityTrigger(
-        activity_ids=ids, constant_contact_conn_id="constant_contact_default", poll_interval=poll, end_time=time.time() + seconds
+        activity_ids=ids,
+        constant_contact_conn_id="constant_contact_default",
+        poll_interval=poll,
+        end_time=time.time() + seconds,
     )
 
 
@@ -77,7 +79,12 @@ async def test_failed_activity_gives_an_error_event(cc_sandbox, cc_connection):
     hook = ConstantContactHook(backoff_base=0.01)
     activity_id = submit_import(hook, ["a@example.com"])
     body = {"activity_id": activity_id, "state": "failed", "activity_errors": ["Disk on fire"]}
-    admin(cc_sandbox, "POST", "faults", json={"path": f"/v3/activities/{activity_id}", "status": 200, "body": body, "count": 1})
+    admin(
+        cc_sandbox,
+        "POST",
+        "faults",
+        json={"path": f"/v3/activities/{activity_id}", "status": 200, "body": body, "count": 1},
+    )
     events = await all_events(make_trigger([activity_id]))
     assert [e["status"] for e in events] == ["error"]
     assert "ended failed: Disk on fire" in events[0]["message"]

@@ -8,7 +8,6 @@ from pathlib import Path
 import pytest
 
 from cc_provider.sandbox.app_db import create_app_db, synthetic_users
-
 from tests.conftest import REPO
 from tests.integration.helpers import sandbox_stats, slow_activities
 
@@ -45,7 +44,9 @@ def test_new_list_dag_end_to_end(airflow_db, cc_sandbox, cc_connection, app_db, 
 
     slow_activities(cc_sandbox, start_delay=1.0, rows_per_second=150)  # long enough to defer and poll
     try:
-        dag = DagBag(dag_folder=str(REPO / "dags" / "constant_contact_new_list.py")).get_dag("constant_contact_new_list")
+        dag = DagBag(dag_folder=str(REPO / "dags" / "constant_contact_new_list.py")).get_dag(
+            "constant_contact_new_list"
+        )
         run = dag.test(run_conf={"list_name": "Example app users"})
     finally:
         slow_activities(cc_sandbox, start_delay=0.0, rows_per_second=100000.0)

@@ -18,7 +18,6 @@ from cc_provider.exceptions import (
     ConstantContactTransportError,
 )
 from cc_provider.hooks.constant_contact import ConstantContactHook
-
 from tests.conftest import CONN_ENV
 
 
@@ -132,11 +131,23 @@ class TestRetries:
         assert (caplog.text + capsys.readouterr().out).count("failed (status 503)") == 2
 
     def test_throttled_429_is_retried(self, cc_sandbox, cc_connection):
-        inject(cc_sandbox, "/v3/contact_lists", 429, count=1, body={"error_key": "throttled", "error_message": "Too Many Requests"})
+        inject(
+            cc_sandbox,
+            "/v3/contact_lists",
+            429,
+            count=1,
+            body={"error_key": "throttled", "error_message": "Too Many Requests"},
+        )
         assert fast_hook().call_json("GET", "/contact_lists")["lists"] == []
 
     def test_quota_exceeded_fails_fast(self, cc_sandbox, cc_connection):
-        inject(cc_sandbox, "/v3/contact_lists", 429, count=5, body={"error_key": "quota_exceeded", "error_message": "Limit Exceeded"})
+        inject(
+            cc_sandbox,
+            "/v3/contact_lists",
+            429,
+            count=5,
+            body={"error_key": "quota_exceeded", "error_message": "Limit Exceeded"},
+        )
         with pytest.raises(ConstantContactQuotaExceededError, match="resets at 00:00 UTC"):
             fast_hook().call_json("GET", "/contact_lists")
         assert stats(cc_sandbox)["faults_served"] == 1
@@ -168,7 +179,9 @@ class TestRetries:
         with socket.socket() as probe:
             probe.bind(("127.0.0.1", 0))
             closed_port = probe.getsockname()[1]
-        set_connection(monkeypatch, cc_connection, extra={"auth_base_url": f"http://127.0.0.1:{closed_port}/oauth2/default/v1"})
+        set_connection(
+            monkeypatch, cc_connection, extra={"auth_base_url": f"http://127.0.0.1:{closed_port}/oauth2/default/v1"}
+        )
         with pytest.raises(ConstantContactTransportError, match="after 3 attempts"):
             fast_hook(max_retries=2).call_json("GET", "/contact_lists")
 
@@ -205,7 +218,10 @@ class TestListsAndPagination:
         activity = hook.submit_json_import(batch.body)
         wait_completed(hook, activity["activity_id"])
         assert hook.count_list_members(list_id) == 12
-        emails = [c["email_address"]["address"] for c in hook.paginate("/contacts", "contacts", {"lists": list_id, "limit": 5})]
+        emails = [
+            c["email_address"]["address"]
+            for c in hook.paginate("/contacts", "contacts", {"lists": list_id, "limit": 5})
+        ]
         assert sorted(emails) == sorted(r["email"] for _, r in records)
         assert requests_to(cc_sandbox, "GET /v3/contacts") == 1 + 3
 

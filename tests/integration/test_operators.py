@@ -10,7 +10,6 @@ import pytest
 from cc_provider.hooks.constant_contact import ConstantContactHook
 from cc_provider.operators.json_import import ConstantContactImportJsonOperator
 from cc_provider.operators.lists import ConstantContactCreateListOperator
-
 from tests.integration.helpers import sandbox_stats
 
 
@@ -48,7 +47,11 @@ def test_import_records_splits_rejects_and_pushes_activity_ids(cc_sandbox, list_
     contacts.insert(2, {"Email Address": "", "First Name": "Nobody"})
     ti = RecordingTaskInstance()
     task = ConstantContactImportJsonOperator(
-        task_id="import", contacts=contacts, list_ids=[list_id], max_contacts_per_request=2, rejects_path=str(tmp_path / "rejects.csv")
+        task_id="import",
+        contacts=contacts,
+        list_ids=[list_id],
+        max_contacts_per_request=2,
+        rejects_path=str(tmp_path / "rejects.csv"),
     )
     summary = task.execute({"ti": ti})
     assert (summary["rows_read"], summary["rows_rejected"], summary["rows_sent"], summary["requests"]) == (6, 1, 5, 3)
@@ -57,7 +60,10 @@ def test_import_records_splits_rejects_and_pushes_activity_ids(cc_sandbox, list_
     assert sandbox_stats(cc_sandbox)["import_posts"] == 3
     with open(tmp_path / "rejects.csv", newline="") as handle:
         rows = list(csv.reader(handle))
-    assert rows == [["row_number", "column", "value", "reason"], ["3", "Email Address", "", "no email address (and no sms_number)"]]
+    assert rows == [
+        ["row_number", "column", "value", "reason"],
+        ["3", "Email Address", "", "no email address (and no sms_number)"],
+    ]
     assert "contacts" not in json.dumps(summary)
 
 

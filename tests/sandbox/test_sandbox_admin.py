@@ -29,7 +29,14 @@ def test_stats_count_requests_by_route_template(api, sandbox):
         "GET /v3/activities/{activity_id}": 1,
         "GET /nowhere": 1,
     }
-    assert set(stats) >= {"tokens_issued", "refreshes", "truncations", "contacts_dropped", "import_posts", "faults_served"}
+    assert set(stats) >= {
+        "tokens_issued",
+        "refreshes",
+        "truncations",
+        "contacts_dropped",
+        "import_posts",
+        "faults_served",
+    }
 
 
 def test_faults_answer_the_next_count_requests_then_stop(api, sandbox):
@@ -67,7 +74,10 @@ def test_default_429_and_401_bodies_are_objects(api, sandbox):
     add_fault(sandbox, "/v3/contacts", 429)
     add_fault(sandbox, "/v3/contacts", 401)
     throttled = api.get("/contacts")
-    assert (throttled.status_code, throttled.json()) == (429, {"error_key": "throttled", "error_message": "Too Many Requests"})
+    assert (throttled.status_code, throttled.json()) == (
+        429,
+        {"error_key": "throttled", "error_message": "Too Many Requests"},
+    )
     assert "Retry-After" not in throttled.headers
     unauthorized = api.get("/contacts")
     assert unauthorized.json() == {"error_key": "unauthorized", "error_message": "Unauthorized"}
@@ -104,8 +114,14 @@ def test_fault_delay_can_trigger_client_timeouts(api, sandbox):
 
 @pytest.mark.parametrize(
     "spec",
-    [{}, {"path": "v3/contacts"}, {"path": "/v3/contacts", "status": 99}, {"path": "/v3/contacts", "count": 0},
-     {"path": "/v3/contacts", "delay": -1}, {"path": "/v3/contacts", "headers": {"a": 1}}],
+    [
+        {},
+        {"path": "v3/contacts"},
+        {"path": "/v3/contacts", "status": 99},
+        {"path": "/v3/contacts", "count": 0},
+        {"path": "/v3/contacts", "delay": -1},
+        {"path": "/v3/contacts", "headers": {"a": 1}},
+    ],
 )
 def test_bad_fault_specs_are_400(sandbox, spec):
     assert admin(sandbox, "POST", "faults", json=spec).status_code == 400
@@ -139,13 +155,22 @@ def test_config_can_be_read_and_patched(sandbox):
     assert "jwt_secret" not in config
     assert config["client_id"] == "cc-sandbox-client-id"
     patched = patch_config(sandbox, activity_start_delay=1.5, activity_rows_per_second=10, access_token_ttl=60)
-    assert (patched["activity_start_delay"], patched["activity_rows_per_second"], patched["access_token_ttl"]) == (1.5, 10, 60)
+    assert (patched["activity_start_delay"], patched["activity_rows_per_second"], patched["access_token_ttl"]) == (
+        1.5,
+        10,
+        60,
+    )
 
 
 @pytest.mark.parametrize(
     "changes",
-    [{"client_secret": "x"}, {"activity_start_delay": -1}, {"activity_rows_per_second": 0}, {"access_token_ttl": 0},
-     {"access_token_ttl": "soon"}],
+    [
+        {"client_secret": "x"},
+        {"activity_start_delay": -1},
+        {"activity_rows_per_second": 0},
+        {"access_token_ttl": 0},
+        {"access_token_ttl": "soon"},
+    ],
 )
 def test_bad_config_patches_are_400(sandbox, changes):
     assert admin(sandbox, "PATCH", "config", json=changes).status_code == 400
@@ -156,7 +181,9 @@ def test_seeded_contacts_are_created_then_updated(api, sandbox):
     created = admin(sandbox, "POST", "contacts", json={"email": "seed@example.com", "list_ids": [lst]})
     assert created.status_code == 201
     assert created.json()["list_memberships"] == [lst]
-    updated = admin(sandbox, "POST", "contacts", json={"email": "SEED@example.com", "permission_to_send": "unsubscribed"})
+    updated = admin(
+        sandbox, "POST", "contacts", json={"email": "SEED@example.com", "permission_to_send": "unsubscribed"}
+    )
     assert updated.status_code == 200
     assert updated.json()["email_address"]["permission_to_send"] == "unsubscribed"
     assert admin(sandbox, "POST", "contacts", json={"email": "bad"}).status_code == 400

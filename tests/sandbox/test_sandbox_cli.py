@@ -22,7 +22,11 @@ def start(*args: str) -> subprocess.Popen[str]:
     env = {**os.environ, "PYTHONPATH": str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", "")}
     return subprocess.Popen(
         [sys.executable, "-m", "cc_provider.sandbox", *args],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        cwd=REPO,
     )
 
 
@@ -56,8 +60,18 @@ def read_until_ready(proc: subprocess.Popen[str], seconds: float = 15.0) -> list
 
 
 def test_cli_serves_until_sigterm(tmp_path):
-    with start("--port", "0", "--access-token-ttl", "60", "--client-id", "cli-id", "--client-secret", "cli-secret",
-               "--refresh-token", "cli-refresh") as proc:
+    with start(
+        "--port",
+        "0",
+        "--access-token-ttl",
+        "60",
+        "--client-id",
+        "cli-id",
+        "--client-secret",
+        "cli-secret",
+        "--refresh-token",
+        "cli-refresh",
+    ) as proc:
         try:
             lines = read_until_ready(proc)
             url = lines[-1].removeprefix("Sandbox ready at ")
@@ -73,8 +87,10 @@ def test_cli_serves_until_sigterm(tmp_path):
             }
             assert any("cli-secret" in line for line in lines)  # the default account is printed
             response = requests.post(
-                f"{conn['extra']['auth_base_url']}/token", auth=(conn["login"], conn["password"]),
-                data={"grant_type": "refresh_token", "refresh_token": "cli-refresh"}, timeout=10,
+                f"{conn['extra']['auth_base_url']}/token",
+                auth=(conn["login"], conn["password"]),
+                data={"grant_type": "refresh_token", "refresh_token": "cli-refresh"},
+                timeout=10,
             )
             assert response.status_code == 200
             assert response.json()["expires_in"] == 60

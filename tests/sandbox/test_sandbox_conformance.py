@@ -64,7 +64,9 @@ def test_contact_lists(api, definitions):
     one = api.get(f"/contact_lists/{created['list_id']}", params={"include_membership_count": "all"}).json()
     check(definitions, "ContactList", one)
     api.create_list("Second")
-    page = api.get("/contact_lists", params={"limit": 1, "include_count": "true", "include_membership_count": "active"}).json()
+    page = api.get(
+        "/contact_lists", params={"limit": 1, "include_count": "true", "include_membership_count": "active"}
+    ).json()
     assert "_links" in page
     check(definitions, "ContactListArray", page)
     check(definitions, "ContactListArray", api.get(page["_links"]["next"]["href"]).json())
@@ -86,10 +88,25 @@ def test_contacts(api, definitions):
     lst = api.create_list("Contacts conformance")["list_id"]
     api.seed_contact("gone@example.com", permission_to_send="unsubscribed")
     rows = [
-        {"email": "full@example.com", "first_name": "Full", "last_name": "Record", "job_title": "Chef",
-         "company_name": "Acme", "birthday_month": 4, "birthday_day": 9, "anniversary": "2020-01-31",
-         "phone": "555-0100", "work_phone": "555-0101", "street": "1 Main St", "street2": "Apt 2", "city": "Springfield",
-         "state": "MA", "zip": "01101", "country": "US", "cf:plan": "gold"},
+        {
+            "email": "full@example.com",
+            "first_name": "Full",
+            "last_name": "Record",
+            "job_title": "Chef",
+            "company_name": "Acme",
+            "birthday_month": 4,
+            "birthday_day": 9,
+            "anniversary": "2020-01-31",
+            "phone": "555-0100",
+            "work_phone": "555-0101",
+            "street": "1 Main St",
+            "street2": "Apt 2",
+            "city": "Springfield",
+            "state": "MA",
+            "zip": "01101",
+            "country": "US",
+            "cf:plan": "gold",
+        },
         {"sms_number": "508-123-1235"},
     ]
     response = api.post(

@@ -14,11 +14,23 @@ def test_contact_shape(api):
     api.seed_contact("Dana@Example.com", first_name="Dana", last_name="Lang", list_ids=[lst["list_id"]])
     (contact,) = api.get("/contacts").json()["contacts"]
     assert set(contact) == {
-        "contact_id", "email_address", "first_name", "last_name", "create_source", "update_source",
-        "created_at", "updated_at",
+        "contact_id",
+        "email_address",
+        "first_name",
+        "last_name",
+        "create_source",
+        "update_source",
+        "created_at",
+        "updated_at",
     }
     assert set(contact["email_address"]) == {
-        "address", "permission_to_send", "created_at", "updated_at", "opt_in_source", "opt_in_date", "confirm_status",
+        "address",
+        "permission_to_send",
+        "created_at",
+        "updated_at",
+        "opt_in_source",
+        "opt_in_date",
+        "confirm_status",
     }
     assert contact["email_address"]["address"] == "Dana@Example.com"
     with_lists = api.get("/contacts", params={"include": "list_memberships"}).json()["contacts"][0]
@@ -62,15 +74,22 @@ def test_status_filter_and_the_default_without_deleted(api, sandbox):
     assert emails(api.get("/contacts").json()) == ["active@example.com", "unsub@example.com"]
     assert emails(api.get("/contacts", params={"status": "unsubscribed"}).json()) == ["unsub@example.com"]
     assert emails(api.get("/contacts", params={"status": "active,deleted"}).json()) == [
-        "active@example.com", "deleted@example.com",
+        "active@example.com",
+        "deleted@example.com",
     ]
     assert len(api.get("/contacts", params={"status": "all"}).json()["contacts"]) == 3
 
 
 @pytest.mark.parametrize(
     "params",
-    [{"limit": "0"}, {"limit": "501"}, {"status": "happy"}, {"include": "everything"},
-     {"lists": ",".join(f"id{n}" for n in range(26))}, {"include_count": "1"}],
+    [
+        {"limit": "0"},
+        {"limit": "501"},
+        {"status": "happy"},
+        {"include": "everything"},
+        {"lists": ",".join(f"id{n}" for n in range(26))},
+        {"include_count": "1"},
+    ],
 )
 def test_bad_query_parameters_are_400(api, params):
     response = api.get("/contacts", params=params)

@@ -21,8 +21,12 @@ def test_post_returns_201_initialized(api):
     assert body["percent_done"] == 0
     assert body["activity_errors"] == []
     assert body["status"] == {
-        "items_total_count": 1, "items_completed_count": 0, "person_count": 0, "error_count": 0,
-        "correctable_count": 0, "cannot_add_to_list_count": 0,
+        "items_total_count": 1,
+        "items_completed_count": 0,
+        "person_count": 0,
+        "error_count": 0,
+        "correctable_count": 0,
+        "cannot_add_to_list_count": 0,
     }
     assert body["_links"] == {"self": {"href": f"/v3/activities/{body['activity_id']}"}}
     assert "started_at" not in body and "completed_at" not in body
@@ -61,8 +65,12 @@ def test_lifecycle_initialized_processing_completed(api, sandbox):
     assert final["percent_done"] == 100
     assert final["started_at"] and final["completed_at"]
     assert final["status"] == {
-        "items_total_count": 100, "items_completed_count": 100, "person_count": 98, "error_count": 2,
-        "correctable_count": 2, "cannot_add_to_list_count": 0,
+        "items_total_count": 100,
+        "items_completed_count": 100,
+        "person_count": 98,
+        "error_count": 2,
+        "correctable_count": 2,
+        "cannot_add_to_list_count": 0,
     }
     assert final["activity_errors"] == [
         "Line 7: Invalid email address 'bob@'",
@@ -133,12 +141,17 @@ def test_unsubscribed_contacts_are_not_added_to_lists(api):
 
 def test_sms_only_rows_need_a_us_number_and_sms_permission(api):
     lst = api.create_list("SMS")["list_id"]
-    response = api.post("/activities/contacts_json_import", json={"import_data": [{"sms_number": "5081231235"}], "list_ids": [lst]})
+    response = api.post(
+        "/activities/contacts_json_import", json={"import_data": [{"sms_number": "5081231235"}], "list_ids": [lst]}
+    )
     assert response.status_code == 400
     response = api.post(
         "/activities/contacts_json_import",
-        json={"import_data": [{"sms_number": "508-123-1235"}, {"sms_number": "+44 20 7946 0958"}],
-              "list_ids": [lst], "sms_permission_to_send": "explicit"},
+        json={
+            "import_data": [{"sms_number": "508-123-1235"}, {"sms_number": "+44 20 7946 0958"}],
+            "list_ids": [lst],
+            "sms_permission_to_send": "explicit",
+        },
     )
     body = api.wait_for_state(response.json()["activity_id"], "completed")
     assert body["status"]["person_count"] == 1
@@ -158,8 +171,17 @@ def test_sms_only_rows_need_a_us_number_and_sms_permission(api):
         {"import_data": [{"email": "a@example.com", "favourite_colour": "blue"}], "list_ids": ["LIST"]},
         {"import_data": [{"email": "a@example.com"}], "list_ids": ["LIST"], "sms_permission_to_send": "maybe"},
     ],
-    ids=["no-import-data", "empty-import-data", "no-list-ids", "empty-list-ids", "51-list-ids", "unknown-list",
-         "row-not-object", "unknown-property", "bad-sms-permission"],
+    ids=[
+        "no-import-data",
+        "empty-import-data",
+        "no-list-ids",
+        "empty-list-ids",
+        "51-list-ids",
+        "unknown-list",
+        "row-not-object",
+        "unknown-property",
+        "bad-sms-permission",
+    ],
 )
 def test_invalid_requests_are_400_validation_errors(api, payload):
     lst = api.create_list("Target")["list_id"]
@@ -205,7 +227,9 @@ def test_only_the_first_40000_contacts_are_processed(api, sandbox):
 def test_only_contacts_within_the_first_4_mb_are_processed(api, sandbox):
     lst = api.create_list("Heavy")["list_id"]
     limit = 4 * 1024 * 1024
-    items = [json.dumps({"email": f"u{n}@example.com", "first_name": "Zoë", "street": "s" * 120}) for n in range(30_000)]
+    items = [
+        json.dumps({"email": f"u{n}@example.com", "first_name": "Zoë", "street": "s" * 120}) for n in range(30_000)
+    ]
     head = '{"list_ids": ' + json.dumps([lst]) + ', "import_data": ['
     body, expected, size = head, 0, len(head.encode())
     for n, item in enumerate(items):
@@ -214,7 +238,9 @@ def test_only_contacts_within_the_first_4_mb_are_processed(api, sandbox):
             expected += 1
     body = head + ", ".join(items) + "]}"
     assert len(body.encode()) > limit and 0 < expected < len(items)
-    response = api.post("/activities/contacts_json_import", data=body.encode(), headers={"Content-Type": "application/json"})
+    response = api.post(
+        "/activities/contacts_json_import", data=body.encode(), headers={"Content-Type": "application/json"}
+    )
     assert response.status_code == 201, response.text
     assert response.json()["status"]["items_total_count"] == expected
     stats = sandbox_stats(sandbox)

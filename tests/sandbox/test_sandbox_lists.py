@@ -34,8 +34,16 @@ def test_duplicate_name_is_409_with_an_array_body(api):
 
 @pytest.mark.parametrize(
     "body",
-    [{}, {"name": ""}, {"name": "   "}, {"name": 42}, {"name": "x" * 256}, {"name": "ok", "favorite": "yes"},
-     {"name": "ok", "description": "d" * 256}, ["name"]],
+    [
+        {},
+        {"name": ""},
+        {"name": "   "},
+        {"name": 42},
+        {"name": "x" * 256},
+        {"name": "ok", "favorite": "yes"},
+        {"name": "ok", "description": "d" * 256},
+        ["name"],
+    ],
     ids=["missing", "empty", "blank", "not-a-string", "too-long", "bad-favorite", "long-description", "array"],
 )
 def test_invalid_bodies_are_400_validation_errors(api, body):
@@ -90,8 +98,10 @@ def test_membership_counts(api):
     api.seed_contact("a2@example.com", list_ids=[first["list_id"]])
     api.seed_contact("gone@example.com", list_ids=[first["list_id"]], permission_to_send="unsubscribed")
     counts = {
-        mode: {lst["name"]: lst["membership_count"]
-               for lst in api.get("/contact_lists", params={"include_membership_count": mode}).json()["lists"]}
+        mode: {
+            lst["name"]: lst["membership_count"]
+            for lst in api.get("/contact_lists", params={"include_membership_count": mode}).json()["lists"]
+        }
         for mode in ("all", "active")
     }
     assert counts == {"all": {"A": 3, "B": 1}, "active": {"A": 2, "B": 1}}
@@ -102,8 +112,15 @@ def test_membership_counts(api):
 
 @pytest.mark.parametrize(
     "params",
-    [{"limit": "0"}, {"limit": "1001"}, {"limit": "ten"}, {"include_membership_count": "some"},
-     {"include_count": "yes"}, {"cursor": "not-a-cursor"}, {"status": "gone"}],
+    [
+        {"limit": "0"},
+        {"limit": "1001"},
+        {"limit": "ten"},
+        {"include_membership_count": "some"},
+        {"include_count": "yes"},
+        {"cursor": "not-a-cursor"},
+        {"status": "gone"},
+    ],
 )
 def test_bad_query_parameters_are_400(api, params):
     response = api.get("/contact_lists", params=params)
@@ -130,7 +147,9 @@ def test_cursor_pagination_follows_links_until_they_are_absent(api):
     for name in names:
         api.create_list(name)
     pages = []
-    response = api.get("/contact_lists", params={"limit": 3, "include_count": "true", "include_membership_count": "all"})
+    response = api.get(
+        "/contact_lists", params={"limit": 3, "include_count": "true", "include_membership_count": "all"}
+    )
     while True:
         body = response.json()
         pages.append(body)

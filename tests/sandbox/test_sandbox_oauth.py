@@ -75,7 +75,9 @@ def test_bad_client_is_401_invalid_client(sandbox, auth):
 
 def test_garbled_basic_header_is_invalid_client(sandbox):
     response = grant(
-        sandbox, data={"grant_type": "refresh_token", "refresh_token": REFRESH}, auth=None,
+        sandbox,
+        data={"grant_type": "refresh_token", "refresh_token": REFRESH},
+        auth=None,
         headers={"Authorization": "Basic " + base64.b64encode(b"no-colon").decode()},
     )
     assert response.status_code == 401

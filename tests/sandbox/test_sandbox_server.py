@@ -53,7 +53,7 @@ def test_starting_twice_is_an_error():
 
 def test_url_before_start_is_an_error():
     with pytest.raises(RuntimeError, match="not started"):
-        SandboxServer().url
+        _ = SandboxServer().url
 
 
 def test_create_app_keeps_its_state_on_the_app():
@@ -65,8 +65,13 @@ def test_create_app_keeps_its_state_on_the_app():
 
 @pytest.mark.parametrize(
     "changes",
-    [{"refresh_token_mode": "sometimes"}, {"access_token_ttl": 0}, {"activity_rows_per_second": 0},
-     {"client_secret": ""}, {"max_lists": 0}],
+    [
+        {"refresh_token_mode": "sometimes"},
+        {"access_token_ttl": 0},
+        {"activity_rows_per_second": 0},
+        {"client_secret": ""},
+        {"max_lists": 0},
+    ],
 )
 def test_config_rejects_bad_values(changes):
     with pytest.raises(ValueError):
@@ -102,5 +107,7 @@ def test_the_sandbox_imports_neither_airflow_nor_the_provider_client():
         "print(sorted(m for m in sys.modules if m.startswith(client)))\n"
     )
     repo = Path(__file__).resolve().parents[2]
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=repo, timeout=60, check=True)
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=repo, timeout=60, check=True
+    )
     assert result.stdout.strip() == "[]"

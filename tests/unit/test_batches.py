@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 
 import pytest
@@ -73,7 +74,7 @@ class TestSplitting:
         check(out, source, max_contacts=MAX_CONTACTS_PER_REQUEST, max_bytes=max_bytes)
         assert len(out) > 1
         # greedy: each body is full, i.e. the next record would not have fitted
-        for batch, following in zip(out, out[1:]):
+        for batch, following in itertools.pairwise(out):
             next_record = encoded(json.loads(following.body)["import_data"][0])
             assert len(batch.body) + 1 + len(next_record) > max_bytes
 
@@ -146,8 +147,9 @@ class TestExactBoundaries:
     def test_batches_before_an_oversized_record_are_still_yielded(self):
         max_bytes = 1000
         big = self.sized_record(2000)
-        gen = iter_json_import_batches([(1, {"email": "a@b.co"}), (2, {"email": "c@d.co"}), (3, big)], LISTS,
-                                       max_contacts=1, max_bytes=max_bytes)
+        gen = iter_json_import_batches(
+            [(1, {"email": "a@b.co"}), (2, {"email": "c@d.co"}), (3, big)], LISTS, max_contacts=1, max_bytes=max_bytes
+        )
         assert next(gen).row_numbers == (1,)
         with pytest.raises(ValueError, match="Row 3"):
             list(gen)

@@ -481,7 +481,9 @@ class TestTokenEndpoint:
     def test_transport_failures_exhausted(self, clock, masked):
         ex = make_exchange()
         server = Server(token=[TransportFailure("ConnectError")] * 3)
-        with pytest.raises(ConstantContactTransportError, match="POST /oauth2/default/v1/token failed after 3 attempts"):
+        with pytest.raises(
+            ConstantContactTransportError, match="POST /oauth2/default/v1/token failed after 3 attempts"
+        ):
             server.run(ex.access_token())
         assert server.kinds() == ["token", "sleep", "token", "sleep", "token"]
 
@@ -513,7 +515,9 @@ class TestRunSync:
         monkeypatch.setattr(exchange_module, "time", SimpleNamespace(time=clock.time, sleep=slept.append))
         answers = deque(
             [
-                SimpleNamespace(status_code=200, headers={}, content=json.dumps({"access_token": "tok", "expires_in": 60}).encode()),
+                SimpleNamespace(
+                    status_code=200, headers={}, content=json.dumps({"access_token": "tok", "expires_in": 60}).encode()
+                ),
                 SimpleNamespace(status_code=503, headers={"Retry-After": "0.5"}, content=b""),
                 SimpleNamespace(status_code=200, headers={"X": "y"}, content=b'{"ok": 1}'),
             ]
@@ -529,7 +533,11 @@ class TestRunSync:
         result = exchange_module.run_sync(ex.call(get_lists(ex)), FakeSession(), timeout=7.0)
         assert result == HttpResponse(200, {"X": "y"}, b'{"ok": 1}')
         assert slept == [0.5]
-        assert [c[1] for c in calls] == [TOKEN_URL, "http://cc.test/v3/contact_lists", "http://cc.test/v3/contact_lists"]
+        assert [c[1] for c in calls] == [
+            TOKEN_URL,
+            "http://cc.test/v3/contact_lists",
+            "http://cc.test/v3/contact_lists",
+        ]
         token_kwargs = calls[0][2]
         assert token_kwargs["auth"] == ("client-id-123", CLIENT_SECRET)
         assert token_kwargs["data"] == {"grant_type": "refresh_token", "refresh_token": REFRESH_TOKEN}

@@ -96,7 +96,16 @@ class TestRetryPolicyDelay:
         policy = RetryPolicy(backoff_base=1.0, backoff_max=60.0)
         delays = [policy.delay(n) for n in range(1, 9)]
         # ceilings 1, 2, 4, 8, 16, 32, then capped at 60
-        assert calls == [(0.5, 1.0), (1.0, 2.0), (2.0, 4.0), (4.0, 8.0), (8.0, 16.0), (16.0, 32.0), (30.0, 60.0), (30.0, 60.0)]
+        assert calls == [
+            (0.5, 1.0),
+            (1.0, 2.0),
+            (2.0, 4.0),
+            (4.0, 8.0),
+            (8.0, 16.0),
+            (16.0, 32.0),
+            (30.0, 60.0),
+            (30.0, 60.0),
+        ]
         assert delays == [1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 60.0, 60.0]
 
     @pytest.mark.parametrize("retry_number", [1, 2, 3, 4, 5, 6, 7, 10, 50])

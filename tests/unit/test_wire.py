@@ -72,7 +72,9 @@ class TestJoinUrl:
         assert join_url(BASE, url) == url
 
     def test_absolute_url_with_port_on_the_same_origin(self):
-        assert join_url("http://localhost:9000/v3", "http://localhost:9000/v3/x?y=1") == "http://localhost:9000/v3/x?y=1"
+        assert (
+            join_url("http://localhost:9000/v3", "http://localhost:9000/v3/x?y=1") == "http://localhost:9000/v3/x?y=1"
+        )
 
     @pytest.mark.parametrize(
         "url",
@@ -254,7 +256,9 @@ class TestHttpRequest:
 
 
 class TestHttpResponse:
-    @pytest.mark.parametrize(("status", "ok"), [(199, False), (200, True), (201, True), (204, True), (299, True), (300, False), (404, False)])
+    @pytest.mark.parametrize(
+        ("status", "ok"), [(199, False), (200, True), (201, True), (204, True), (299, True), (300, False), (404, False)]
+    )
     def test_ok(self, status, ok):
         assert HttpResponse(status, {}, b"").ok is ok
 
