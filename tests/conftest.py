@@ -19,22 +19,8 @@ import pytest  # noqa: E402
 
 pytest_plugins = ["cc_provider.sandbox.testing"]
 
-CONN_ENV = "AIRFLOW_CONN_CONSTANT_CONTACT_DEFAULT"
-
 
 @pytest.fixture
-def cc_connection(cc_sandbox, monkeypatch):
-    """Point the default Constant Contact connection at a clean sandbox; return its settings."""
-    from cc_provider.sandbox.testing import airflow_connection_json
-
-    reset_sandbox(cc_sandbox)
-    value = airflow_connection_json(cc_sandbox)
-    monkeypatch.setenv(CONN_ENV, value)
-    return json.loads(value)
-
-
-def reset_sandbox(server) -> None:
-    """Clear the sandbox's state between tests through its admin API."""
-    import requests
-
-    requests.post(f"{server.url}/__sandbox__/reset", timeout=10).raise_for_status()
+def cc_connection(cc_sandbox_connection: str) -> dict:
+    """Point the default Constant Contact connection at a clean sandbox; return its fields."""
+    return json.loads(cc_sandbox_connection)

@@ -1,33 +1,17 @@
-"""Helpers for tests that drive the sandbox through its admin API."""
+"""Helpers for tests that drive the sandbox and the hook."""
 
 from __future__ import annotations
 
 import time
-from typing import Any
-
-import requests
 
 from cc_provider.contacts.batches import iter_json_import_batches
 from cc_provider.hooks.constant_contact import ConstantContactHook
-
-
-def admin(server, method: str, path: str, **kwargs: Any) -> Any:
-    response = requests.request(method, f"{server.url}/__sandbox__/{path}", timeout=10, **kwargs)
-    response.raise_for_status()
-    return response.json() if response.content else None
-
-
-def sandbox_stats(server) -> dict:
-    return admin(server, "GET", "stats")
+from cc_provider.sandbox.testing import patch_config
 
 
 def slow_activities(server, start_delay: float = 30.0, rows_per_second: float = 2000.0) -> None:
-    admin(
-        server,
-        "PATCH",
-        "config",
-        json={"activity_start_delay": start_delay, "activity_rows_per_second": rows_per_second},
-    )
+    """Make new activities wait ``start_delay`` seconds, then process ``rows_per_second``."""
+    patch_config(server, activity_start_delay=start_delay, activity_rows_per_second=rows_per_second)
 
 
 def submit_import(hook: ConstantContactHook, emails: list[str], list_name: str = "Trigger test") -> str:
@@ -39,6 +23,7 @@ def submit_import(hook: ConstantContactHook, emails: list[str], list_name: str =
 
 
 def wait_until(predicate, seconds: float = 20.0, interval: float = 0.05) -> None:
+    """Poll ``predicate`` until it is true; fail the test after ``seconds``."""
     deadline = time.time() + seconds
     while time.time() < deadline:
         if predicate():

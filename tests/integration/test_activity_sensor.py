@@ -10,9 +10,10 @@ from airflow.sdk.exceptions import AirflowSensorTimeout, TaskDeferred
 
 from cc_provider.exceptions import ActivityFailedError
 from cc_provider.hooks.constant_contact import ConstantContactHook
+from cc_provider.sandbox.testing import add_fault
 from cc_provider.sensors.activity import ConstantContactActivitySensor
 from cc_provider.triggers.activity import ConstantContactActivityTrigger
-from tests.integration.helpers import admin, slow_activities, submit_import, wait_until
+from tests.integration.helpers import slow_activities, submit_import, wait_until
 
 
 @pytest.fixture(autouse=True)
@@ -66,12 +67,7 @@ def test_poke_is_false_while_pending_and_true_when_done(cc_sandbox, cc_connectio
 def test_poke_fails_on_terminal_non_success_states(cc_sandbox, cc_connection, state):
     activity_id = submit_import(ConstantContactHook(), ["a@example.com"])
     body = {"activity_id": activity_id, "state": state, "activity_errors": []}
-    admin(
-        cc_sandbox,
-        "POST",
-        "faults",
-        json={"path": f"/v3/activities/{activity_id}", "status": 200, "body": body, "count": 1},
-    )
+    add_fault(cc_sandbox, f"/v3/activities/{activity_id}", 200, body=body)
     with pytest.raises(ActivityFailedError, match=state):
         sensor(activity_id).poke({})
 

@@ -10,8 +10,9 @@ import time
 import pytest
 
 from cc_provider.hooks.constant_contact import ConstantContactHook
+from cc_provider.sandbox.testing import add_fault
 from cc_provider.triggers.activity import ConstantContactActivityTrigger
-from tests.integration.helpers import admin, slow_activities, submit_import
+from tests.integration.helpers import slow_activities, submit_import
 
 
 @pytest.fixture(autouse=True)
@@ -79,12 +80,7 @@ async def test_failed_activity_gives_an_error_event(cc_sandbox, cc_connection):
     hook = ConstantContactHook(backoff_base=0.01)
     activity_id = submit_import(hook, ["a@example.com"])
     body = {"activity_id": activity_id, "state": "failed", "activity_errors": ["Disk on fire"]}
-    admin(
-        cc_sandbox,
-        "POST",
-        "faults",
-        json={"path": f"/v3/activities/{activity_id}", "status": 200, "body": body, "count": 1},
-    )
+    add_fault(cc_sandbox, f"/v3/activities/{activity_id}", 200, body=body)
     events = await all_events(make_trigger([activity_id]))
     assert [e["status"] for e in events] == ["error"]
     assert "ended failed: Disk on fire" in events[0]["message"]
@@ -99,7 +95,7 @@ async def test_api_error_becomes_an_error_event(cc_sandbox, cc_connection):
 async def test_transient_errors_inside_the_trigger_are_retried(cc_sandbox, cc_connection):
     hook = ConstantContactHook(backoff_base=0.01)
     activity_id = submit_import(hook, ["a@example.com"])
-    admin(cc_sandbox, "POST", "faults", json={"path": f"/v3/activities/{activity_id}", "status": 503, "count": 1})
+    add_fault(cc_sandbox, f"/v3/activities/{activity_id}", 503)
     trigger = make_trigger([activity_id])
     events = await asyncio.wait_for(all_events(trigger), timeout=15)
     assert [e["status"] for e in events] == ["success"]

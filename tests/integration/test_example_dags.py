@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 
 from cc_provider.sandbox.app_db import create_app_db, synthetic_users
+from cc_provider.sandbox.testing import sandbox_stats
 from tests.conftest import REPO
-from tests.integration.helpers import sandbox_stats, slow_activities
+from tests.integration.helpers import slow_activities
 
 DAG_FILES = sorted((REPO / "dags").glob("*.py"))
 

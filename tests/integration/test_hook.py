@@ -8,7 +8,6 @@ import logging
 import socket
 
 import pytest
-import requests
 
 from cc_provider.contacts.batches import iter_json_import_batches
 from cc_provider.exceptions import (
@@ -18,24 +17,17 @@ from cc_provider.exceptions import (
     ConstantContactTransportError,
 )
 from cc_provider.hooks.constant_contact import ConstantContactHook
-from tests.conftest import CONN_ENV
-
-
-def stats(server) -> dict:
-    return requests.get(f"{server.url}/__sandbox__/stats", timeout=10).json()
+from cc_provider.sandbox.testing import CONNECTION_ENV as CONN_ENV
+from cc_provider.sandbox.testing import add_fault, expire_tokens, patch_config
+from cc_provider.sandbox.testing import sandbox_stats as stats
 
 
 def requests_to(server, key: str) -> int:
     return stats(server)["requests"].get(key, 0)
 
 
-def inject(server, path: str, status: int, count: int = 1, method: str | None = None, body=None) -> None:
-    fault = {"path": path, "status": status, "count": count}
-    if method:
-        fault["method"] = method
-    if body is not None:
-        fault["body"] = body
-    requests.post(f"{server.url}/__sandbox__/faults", json=fault, timeout=10).raise_for_status()
+def inject(server, path: str, status: int, count: int = 1, **options) -> None:
+    add_fault(server, path, status, count=count, **options)
 
 
 def fast_hook(**kwargs) -> ConstantContactHook:
@@ -59,14 +51,14 @@ class TestTokens:
     def test_expired_token_is_refreshed_once_and_the_call_replayed(self, cc_sandbox, cc_connection):
         hook = fast_hook()
         hook.create_list("Before expiry")
-        requests.post(f"{cc_sandbox.url}/__sandbox__/tokens/expire", timeout=10).raise_for_status()
+        expire_tokens(cc_sandbox)
         found = hook.find_list_by_name("Before expiry")
         assert found is not None
         assert hook.exchange.refresh_count == 2
         assert stats(cc_sandbox)["refreshes"] == 2
 
     def test_token_refreshed_ahead_of_expiry(self, cc_sandbox, cc_connection):
-        requests.patch(f"{cc_sandbox.url}/__sandbox__/config", json={"access_token_ttl": 2}, timeout=10)
+        patch_config(cc_sandbox, access_token_ttl=2)
         try:
             hook = fast_hook()
             hook.call_json("GET", "/contact_lists")
@@ -80,7 +72,7 @@ class TestTokens:
             assert hook.exchange.refresh_count == 2
             assert requests_to(cc_sandbox, "GET /v3/contact_lists") == 2  # no 401 round trip was needed
         finally:
-            requests.patch(f"{cc_sandbox.url}/__sandbox__/config", json={"access_token_ttl": 86400}, timeout=10)
+            patch_config(cc_sandbox, access_token_ttl=86400)
 
     def test_bad_refresh_token_says_how_to_reauthorize(self, cc_sandbox, cc_connection, monkeypatch):
         set_connection(monkeypatch, cc_connection, extra={"refresh_token": "revoked-refresh-token-value"})
@@ -110,7 +102,7 @@ class TestTokens:
         inject(cc_sandbox, "/v3/contact_lists", 503, count=1)
         hook = fast_hook()
         hook.call_json("GET", "/contact_lists")
-        requests.post(f"{cc_sandbox.url}/__sandbox__/tokens/expire", timeout=10)
+        expire_tokens(cc_sandbox)
         hook.call_json("GET", "/contact_lists")
         assert hook.exchange._token is not None
         secrets = [hook.exchange._token.value, cc_connection["password"], cc_connection["extra"]["refresh_token"]]

@@ -10,7 +10,7 @@ import pytest
 from cc_provider.hooks.constant_contact import ConstantContactHook
 from cc_provider.operators.json_import import ConstantContactImportJsonOperator
 from cc_provider.operators.lists import ConstantContactCreateListOperator
-from tests.integration.helpers import sandbox_stats
+from cc_provider.sandbox.testing import sandbox_stats
 
 
 class RecordingTaskInstance:
