@@ -1,10 +1,17 @@
-"""Bulk-activity states and the one classification shared by the sensor (every mode) and the trigger."""
+"""
+Bulk-activity states, and the one classification shared by every way of waiting.
+
+The sensor (poke, reschedule and deferrable), the trigger and the import operators all decide through
+:func:`classify`, :class:`ActivityWatch` and :func:`evaluate_results`; none of them branches on raw
+state strings.
+"""
 
 from __future__ import annotations
 
 import enum
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 STATUS_COUNTERS = (
@@ -17,6 +24,10 @@ STATUS_COUNTERS = (
     "list_count",
 )
 MAX_ERRORS_KEPT = 20
+#: Constant Contact keeps an activity's status for 10 days.
+RETENTION_SECONDS = 10 * 24 * 3600
+#: How long an activity may report a state this code does not know before the wait fails.
+DEFAULT_UNKNOWN_STATE_GRACE = 300.0
 
 
 class ActivityState(str, enum.Enum):
@@ -51,27 +62,47 @@ class Verdict:
     message: str
 
 
-def classify(activity: Mapping[str, Any]) -> Verdict:
+def classify(
+    activity: Mapping[str, Any],
+    *,
+    unknown_since: float | None = None,
+    now: float | None = None,
+    unknown_state_grace: float = 0.0,
+) -> Verdict:
     """
     Classify an activity status body.
 
     Only ``completed`` succeeds; ``initialized`` and ``processing`` are pending; ``failed``,
-    ``cancelled``, ``timed_out`` and any state this code does not know fail.
+    ``cancelled`` and ``timed_out`` fail. A state this code does not know stays pending for
+    ``unknown_state_grace`` seconds after ``unknown_since`` (the API may add a state that resolves by
+    itself), then fails.
     """
     activity_id = str(activity.get("activity_id", "?"))
     raw_state = activity.get("state")
     try:
         state = ActivityState(raw_state)
     except ValueError:
-        return Verdict(activity_id, Outcome.FAILED, f"Activity {activity_id} reports an unknown state {raw_state!r}.")
+        message = f"Activity {activity_id} reports an unknown state {raw_state!r}"
+        waited = 0.0 if unknown_since is None or now is None else now - unknown_since
+        if waited < unknown_state_grace:
+            return Verdict(activity_id, Outcome.PENDING, f"{message}; waiting up to {unknown_state_grace:.0f} s.")
+        return Verdict(activity_id, Outcome.FAILED, f"{message} (for {waited:.0f} s).")
     if state in PENDING_STATES:
-        percent = activity.get("percent_done", 0)
-        return Verdict(activity_id, Outcome.PENDING, f"Activity {activity_id} is {state.value} ({percent}% done).")
+        return Verdict(activity_id, Outcome.PENDING, progress_line(activity))
     if state is ActivityState.COMPLETED:
-        return Verdict(activity_id, Outcome.SUCCEEDED, f"Activity {activity_id} completed.")
+        return Verdict(activity_id, Outcome.SUCCEEDED, progress_line(activity))
     errors = "; ".join(str(e) for e in (activity.get("activity_errors") or [])[:3])
     detail = f": {errors}" if errors else "."
     return Verdict(activity_id, Outcome.FAILED, f"Activity {activity_id} ended {state.value}{detail}")
+
+
+def progress_line(activity: Mapping[str, Any]) -> str:
+    """One log line: state, percent done and the counters the API reported so far."""
+    status = activity.get("status") or {}
+    counts = ", ".join(f"{key} {status[key]}" for key in STATUS_COUNTERS if key in status)
+    percent = activity.get("percent_done", 0)
+    activity_id, state = activity.get("activity_id"), activity.get("state")
+    return f"Activity {activity_id} is {state} ({percent}% done; {counts or 'no counts yet'})."
 
 
 def summarize(activity: Mapping[str, Any]) -> dict[str, Any]:
@@ -86,3 +117,103 @@ def summarize(activity: Mapping[str, Any]) -> dict[str, Any]:
         "activity_errors": errors[:MAX_ERRORS_KEPT],
         "activity_errors_total": len(errors),
     }
+
+
+def _epoch(timestamp: Any) -> float | None:
+    if not isinstance(timestamp, str):
+        return None
+    try:
+        return datetime.fromisoformat(timestamp.replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return None
+
+
+@dataclass
+class Step:
+    """What one poll of the pending activities decided."""
+
+    outcome: Outcome
+    message: str
+    lines: list[str]
+
+
+@dataclass
+class ActivityWatch:
+    """
+    Follow a set of activities across polls: which are done, and since when one's state is unknown.
+
+    :param activity_ids: the activities to wait for, in the order results are reported.
+    :param unknown_state_grace: seconds an unknown state is tolerated before the wait fails.
+    """
+
+    activity_ids: list[str]
+    unknown_state_grace: float = DEFAULT_UNKNOWN_STATE_GRACE
+    done: dict[str, dict[str, Any]] = field(default_factory=dict)
+    unknown_since: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def pending(self) -> list[str]:
+        return [a for a in self.activity_ids if a not in self.done]
+
+    @property
+    def summaries(self) -> list[dict[str, Any]]:
+        """Summaries of the completed activities, in the order of ``activity_ids``."""
+        return [self.done[a] for a in self.activity_ids if a in self.done]
+
+    def observe(self, activities: Mapping[str, Mapping[str, Any]], now: float) -> Step:
+        """Take one poll's status bodies (by id) and decide: still pending, all done, or failed."""
+        lines = []
+        for activity_id in self.pending:
+            activity = activities[activity_id]
+            if activity.get("state") not in {s.value for s in ActivityState}:
+                # the API's own updated_at tells how long the state has been there, in every mode
+                seen = self.unknown_since.setdefault(activity_id, now)
+                self.unknown_since[activity_id] = min(seen, _epoch(activity.get("updated_at")) or seen)
+            verdict = classify(
+                activity,
+                unknown_since=self.unknown_since.get(activity_id),
+                now=now,
+                unknown_state_grace=self.unknown_state_grace,
+            )
+            lines.append(verdict.message)
+            if verdict.outcome is Outcome.FAILED:
+                return Step(Outcome.FAILED, verdict.message, lines)
+            if verdict.outcome is Outcome.SUCCEEDED:
+                self.done[activity_id] = summarize(activity)
+        if not self.pending:
+            return Step(Outcome.SUCCEEDED, f"{len(self.done)} activity(ies) completed.", lines)
+        return Step(Outcome.PENDING, f"{len(self.pending)} of {len(self.activity_ids)} activity(ies) pending.", lines)
+
+
+def evaluate_results(
+    summaries: list[dict[str, Any]], *, max_error_rate: float | None = None, fail_on_errors: bool = False
+) -> tuple[bool, str]:
+    """
+    Judge completed activities by their counters: ``(passed, sentence)``.
+
+    ``error_count`` counts contacts the API rejected; the rate divides it by the contacts it received
+    (``person_count + error_count``, or ``items_total_count`` when that is all there is).
+    Contacts that could not be added to a list because they unsubscribed are reported, not failed.
+    """
+    errors = sum(int(s.get("error_count") or 0) for s in summaries)
+    total = sum(_received(s) for s in summaries)
+    unsubscribed = sum(int(s.get("cannot_add_to_list_count") or 0) for s in summaries)
+    rate = errors / total if total else 0.0
+    sentence = (
+        f"{errors} of {total} contact(s) rejected by the API ({rate:.1%}); "
+        f"{unsubscribed} not added to lists because they unsubscribed."
+    )
+    first = next((e for s in summaries for e in s.get("activity_errors", [])), None)
+    if first:
+        sentence += f" First error: {first}"
+    if fail_on_errors and errors:
+        return False, f"fail_on_errors is set and {sentence}"
+    if max_error_rate is not None and rate > max_error_rate:
+        return False, f"The error rate is above max_error_rate={max_error_rate:.1%}: {sentence}"
+    return True, sentence
+
+
+def _received(summary: Mapping[str, Any]) -> int:
+    if "person_count" in summary or "error_count" in summary:
+        return int(summary.get("person_count") or 0) + int(summary.get("error_count") or 0)
+    return int(summary.get("items_total_count") or 0)

@@ -57,3 +57,7 @@ class ConstantContactTransportError(ConstantContactError):
 
 class ActivityFailedError(ConstantContactError):
     """A bulk activity ended in a state other than ``completed``, or could not be followed."""
+
+
+class ActivityNotFoundError(ActivityFailedError):
+    """The API does not know the activity: a wrong id, or a status older than the 10-day retention."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import tempfile
 from pathlib import Path
@@ -10,10 +11,19 @@ REPO = Path(__file__).resolve().parent.parent
 os.environ["AIRFLOW_HOME"] = tempfile.mkdtemp(prefix="cc-provider-airflow-home-")
 os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
 os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(REPO / "dags")
+# The example DAGs, and DAGs that only tests run, as two bundles that dag.test() syncs.
+os.environ["AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_CONFIG_LIST"] = json.dumps(
+    [
+        {
+            "name": name,
+            "classpath": "airflow.dag_processing.bundles.local.LocalDagBundle",
+            "kwargs": {"path": str(path), "refresh_interval": 0},
+        }
+        for name, path in (("dags-folder", REPO / "dags"), ("test-dags", REPO / "tests" / "dags"))
+    ]
+)
 os.environ["AIRFLOW__CORE__UNIT_TEST_MODE"] = "True"
 os.environ["CC_EXAMPLE_POLL_SECONDS"] = "1"
-
-import json  # noqa: E402
 
 import pytest  # noqa: E402
 

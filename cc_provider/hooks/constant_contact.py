@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any
-from urllib.parse import quote
 
 import httpx
 import requests
 from airflow.sdk import BaseHook, Connection
 
 from cc_provider.exceptions import ConstantContactApiError, ConstantContactError
+from cc_provider.hooks.activities import activities_flow, activity_flow, next_href
 from cc_provider.hooks.exchange import (
     DEFAULT_API_BASE_URL,
     DEFAULT_AUTH_BASE_URL,
@@ -36,8 +36,10 @@ class ConstantContactHook(BaseHook):
 
     :param constant_contact_conn_id: Airflow connection id.
     :param timeout: seconds to wait for one HTTP response.
-    :param max_retries: retries of a transient failure (connection error, timeout, 5xx, 429 throttled).
-    :param backoff_base: first retry delay in seconds; doubles with each retry (with jitter).
+    :param max_retries: retries of a transient failure (connection error, timeout, 5xx, 429 throttled);
+        default :attr:`default_max_retries`.
+    :param backoff_base: first retry delay in seconds, doubling with each retry (with jitter);
+        default :attr:`default_backoff_base`.
     """
 
     conn_name_attr = "constant_contact_conn_id"
@@ -45,18 +47,25 @@ class ConstantContactHook(BaseHook):
     conn_type = "constant_contact"
     hook_name = "Constant Contact"
 
+    #: Defaults for hooks built without explicit retry settings (by operators, sensors and triggers).
+    default_max_retries = 5
+    default_backoff_base = 1.0
+
     def __init__(
         self,
         constant_contact_conn_id: str = default_conn_name,
         *,
         timeout: float = 60.0,
-        max_retries: int = 5,
-        backoff_base: float = 1.0,
+        max_retries: int | None = None,
+        backoff_base: float | None = None,
     ) -> None:
         super().__init__()
         self.constant_contact_conn_id = constant_contact_conn_id
         self.timeout = timeout
-        self.retry_policy = RetryPolicy(max_retries=max_retries, backoff_base=backoff_base)
+        self.retry_policy = RetryPolicy(
+            max_retries=self.default_max_retries if max_retries is None else max_retries,
+            backoff_base=self.default_backoff_base if backoff_base is None else backoff_base,
+        )
         self._exchange: Exchange | None = None
         self._session: requests.Session | None = None
         self._async_client: httpx.AsyncClient | None = None
@@ -129,18 +138,24 @@ class ConstantContactHook(BaseHook):
         while next_endpoint:
             page = self.call_json("GET", next_endpoint, params=page_params)
             yield from page.get(items_key) or []
-            next_endpoint = ((page.get("_links") or {}).get("next") or {}).get("href")
+            next_endpoint = next_href(page)
             page_params = None  # the href carries the cursor and every filter
+
+    async def _aexchange(self) -> Exchange:
+        if self._exchange is None:
+            self._exchange = self._make_exchange(await self.aget_connection(self.constant_contact_conn_id))
+        return self._exchange
+
+    def _aclient(self) -> httpx.AsyncClient:
+        if self._async_client is None:
+            self._async_client = httpx.AsyncClient()
+        return self._async_client
 
     async def acall_json(self, method: str, endpoint: str, **kwargs: Any) -> Any:
         """Async twin of :meth:`call_json` for triggers: same flow, driven over ``httpx``."""
-        if self._exchange is None:
-            self._exchange = self._make_exchange(await self.aget_connection(self.constant_contact_conn_id))
-        if self._async_client is None:
-            self._async_client = httpx.AsyncClient()
-        exchange = self._exchange
+        exchange = await self._aexchange()
         flow = exchange.call(exchange.request(method, endpoint, **kwargs))
-        response = await run_async(flow, self._async_client, self.timeout)
+        response = await run_async(flow, self._aclient(), self.timeout)
         return response.json()
 
     async def aclose(self) -> None:
@@ -204,12 +219,21 @@ class ConstantContactHook(BaseHook):
         return self.call_json("POST", "/activities/contacts_json_import", content=body)
 
     def get_activity(self, activity_id: str) -> dict[str, Any]:
-        """Return the current status of a bulk activity."""
-        return self.call_json("GET", f"/activities/{quote(activity_id, safe='')}")
+        """Return the current status of a bulk activity (:class:`ActivityNotFoundError` past retention)."""
+        return self.run_flow(activity_flow(self.exchange, activity_id))
+
+    def get_activities(self, activity_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+        """Return the status of several activities by id, with as few requests as possible."""
+        return self.run_flow(activities_flow(self.exchange, activity_ids))
 
     async def aget_activity(self, activity_id: str) -> dict[str, Any]:
         """Async :meth:`get_activity` for triggers."""
-        return await self.acall_json("GET", f"/activities/{quote(activity_id, safe='')}")
+        return (await self.aget_activities([activity_id]))[activity_id]
+
+    async def aget_activities(self, activity_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+        """Async :meth:`get_activities` for triggers: the same flow, driven over ``httpx``."""
+        exchange = await self._aexchange()
+        return await run_async(activities_flow(exchange, activity_ids), self._aclient(), self.timeout)
 
     # -- connection test ----------------------------------------------------------------------------
 

@@ -5,6 +5,11 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
+from cc_provider.exceptions import (
+    ConstantContactApiError,
+    ConstantContactQuotaExceededError,
+    ConstantContactTransportError,
+)
 from cc_provider.hooks.wire import HttpResponse, TransportFailure, parse_error_body
 
 RETRYABLE_STATUSES = frozenset({500, 502, 503, 504})
@@ -59,3 +64,14 @@ class RetryPolicy:
             return min(hinted, self.backoff_max)
         ceiling = min(self.backoff_max, self.backoff_base * 2 ** (retry_number - 1))
         return random.uniform(ceiling / 2, ceiling)
+
+
+def is_transient_error(error: BaseException) -> bool:
+    """Tell whether an error that outlived the hook's retries is worth waiting out (5xx, throttling, network)."""
+    if isinstance(error, ConstantContactTransportError):
+        return True
+    if isinstance(error, ConstantContactQuotaExceededError):
+        return False
+    return isinstance(error, ConstantContactApiError) and (
+        error.status_code in RETRYABLE_STATUSES or error.status_code == 429
+    )

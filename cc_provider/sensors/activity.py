@@ -7,24 +7,29 @@ from collections.abc import Sequence
 from typing import Any
 
 from airflow.sdk import BaseSensorOperator, Context, PokeReturnValue, conf
-from airflow.sdk.exceptions import AirflowSensorTimeout
 
-from cc_provider.activity import Outcome, classify, summarize
-from cc_provider.exceptions import ActivityFailedError
+from cc_provider.activity import DEFAULT_UNKNOWN_STATE_GRACE, ActivityWatch, Outcome
 from cc_provider.hooks.constant_contact import ConstantContactHook
-from cc_provider.triggers.activity import ConstantContactActivityTrigger
+from cc_provider.operators.activity_wait import ActivityWaitMixin
 
 
-class ConstantContactActivitySensor(BaseSensorOperator):
+class ConstantContactActivitySensor(ActivityWaitMixin, BaseSensorOperator):
     """
     Wait until every given bulk activity is ``completed``; fail as soon as one fails.
 
-    ``failed``, ``cancelled``, ``timed_out`` and unknown states fail the task with the activity's
-    errors. Returns the activities' summaries (state and counters such as ``error_count``).
+    Poke, reschedule and deferrable modes decide through the same classification:
+    ``failed``, ``cancelled`` and ``timed_out`` fail at once with the activity's errors; a state this
+    code does not know fails after ``unknown_state_grace`` seconds; a 404 (an id past the 10-day
+    retention) fails with that explanation; server errors, throttling and network failures are
+    retried and then waited out. ``timeout`` is a wall-clock deadline that holds while deferred.
+    Returns the activities' summaries (state, counters such as ``error_count``, ``activity_errors``).
 
     :param activity_ids: one id or a list of ids (e.g. the import operator's ``activity_ids`` XCom). Templated.
     :param constant_contact_conn_id: Airflow connection id.
     :param deferrable: wait in the triggerer instead of holding a worker slot.
+    :param unknown_state_grace: seconds an unknown activity state is tolerated before failing.
+    :param max_error_rate: fail if more than this share of contacts is rejected by the API (0.0 to 1.0).
+    :param fail_on_errors: fail if the API rejects any contact.
     """
 
     template_fields: Sequence[str] = ("activity_ids",)
@@ -35,6 +40,9 @@ class ConstantContactActivitySensor(BaseSensorOperator):
         activity_ids: list[str] | str,
         constant_contact_conn_id: str = ConstantContactHook.default_conn_name,
         deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
+        unknown_state_grace: float = DEFAULT_UNKNOWN_STATE_GRACE,
+        max_error_rate: float | None = None,
+        fail_on_errors: bool = False,
         **kwargs: Any,
     ) -> None:
         kwargs.setdefault("poke_interval", 30)
@@ -42,6 +50,15 @@ class ConstantContactActivitySensor(BaseSensorOperator):
         self.activity_ids = activity_ids
         self.constant_contact_conn_id = constant_contact_conn_id
         self.deferrable = deferrable
+        self.unknown_state_grace = unknown_state_grace
+        self.max_error_rate = max_error_rate
+        self.fail_on_errors = fail_on_errors
+        self._watch: ActivityWatch | None = None
+
+    @property
+    def poll_interval(self) -> float:  # type: ignore[override]
+        """The sensor polls at its ``poke_interval``."""
+        return float(self.poke_interval)
 
     def _ids(self) -> list[str]:
         ids = [self.activity_ids] if isinstance(self.activity_ids, str) else list(self.activity_ids or [])
@@ -50,43 +67,22 @@ class ConstantContactActivitySensor(BaseSensorOperator):
         return [str(i) for i in ids]
 
     def poke(self, context: Context) -> PokeReturnValue:
-        hook = ConstantContactHook(self.constant_contact_conn_id)
-        summaries = []
-        done = True
-        for activity_id in self._ids():
-            activity = hook.get_activity(activity_id)
-            verdict = classify(activity)
-            self.log.info("%s", verdict.message)
-            if verdict.outcome is Outcome.FAILED:
-                raise ActivityFailedError(verdict.message)
-            done = done and verdict.outcome is Outcome.SUCCEEDED
-            summaries.append(summarize(activity))
-        return PokeReturnValue(is_done=done, xcom_value=summaries if done else None)
+        if self._watch is None:  # kept across pokes in poke mode; rebuilt per poke in reschedule mode
+            self._watch = ActivityWatch(self._ids(), self.unknown_state_grace)
+        step = self.poll_once(ConstantContactHook(self.constant_contact_conn_id), self._watch)
+        if step is None or step.outcome is not Outcome.SUCCEEDED:
+            return PokeReturnValue(is_done=False)
+        return PokeReturnValue(is_done=True, xcom_value=self.judge(self._watch.summaries))
 
     def execute(self, context: Context) -> Any:
         if not self.deferrable:
             return super().execute(context)
-        deadline = time.time() + self.timeout
-        first = self.poke(context)
+        end_time = time.time() + self.timeout
+        first = self.poke(context)  # one look before deferring: done activities need no trigger
         if first.is_done:
             return first.xcom_value
-        self.defer(
-            trigger=ConstantContactActivityTrigger(
-                activity_ids=self._ids(),
-                constant_contact_conn_id=self.constant_contact_conn_id,
-                poll_interval=self.poke_interval,
-                end_time=deadline,
-            ),
-            method_name="execute_complete",
-        )
+        self.defer_wait(self._ids(), end_time, "execute_complete")
 
     def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> list[dict[str, Any]]:
-        """Succeed only on an explicit success event; raise for anything else."""
-        status = (event or {}).get("status")
-        message = (event or {}).get("message", "no event received")
-        if status == "success":
-            self.log.info("%s", message)
-            return list(event["activities"])  # type: ignore[index]
-        if status == "timeout":
-            raise AirflowSensorTimeout(message)
-        raise ActivityFailedError(message)
+        """Succeed only on an explicit success event whose counters pass; raise for anything else."""
+        return self.complete_event(event)

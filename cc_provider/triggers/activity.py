@@ -9,8 +9,9 @@ from typing import Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
-from cc_provider.activity import Outcome, classify, summarize
+from cc_provider.activity import DEFAULT_UNKNOWN_STATE_GRACE, ActivityWatch, Outcome
 from cc_provider.hooks.constant_contact import ConstantContactHook
+from cc_provider.hooks.retry import is_transient_error
 
 
 class ConstantContactActivityTrigger(BaseTrigger):
@@ -21,10 +22,19 @@ class ConstantContactActivityTrigger(BaseTrigger):
     "activities": [summary, ...]}``. The serialized form holds ids, the connection id and numbers only:
     the hook fetches its token inside :meth:`run`.
 
+    Request budget: each poll cycle reads the pending activities with one ``GET /activities/{id}``
+    each when there are at most two, else with one ``GET /activities?limit=500`` page (up to 500
+    activities a request). At ``poll_interval=30`` a cycle runs 120 times an hour: 120 requests an
+    hour for one activity, 240 for two, and about 120 for any number up to 500 -- against the API
+    key's 10,000 requests a day (4,320 a day at most per waiting task at 30 s; 1,440 at 90 s).
+    Server errors, throttling and network failures are retried by the hook with back-off and, past
+    that, waited out until the next cycle; they never end the wait by themselves.
+
     :param activity_ids: ids of the activities to wait for.
     :param constant_contact_conn_id: Airflow connection id.
-    :param poll_interval: seconds between poll cycles; each cycle costs one request per pending activity.
+    :param poll_interval: seconds between poll cycles.
     :param end_time: wall-clock epoch (``time.time()``) after which the trigger gives up.
+    :param unknown_state_grace: seconds an unknown activity state is tolerated before failing.
     """
 
     def __init__(
@@ -33,12 +43,14 @@ class ConstantContactActivityTrigger(BaseTrigger):
         constant_contact_conn_id: str,
         poll_interval: float,
         end_time: float,
+        unknown_state_grace: float = DEFAULT_UNKNOWN_STATE_GRACE,
     ) -> None:
         super().__init__()
         self.activity_ids = list(activity_ids)
         self.constant_contact_conn_id = constant_contact_conn_id
         self.poll_interval = poll_interval
         self.end_time = end_time
+        self.unknown_state_grace = unknown_state_grace
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         return (
@@ -48,36 +60,38 @@ class ConstantContactActivityTrigger(BaseTrigger):
                 "constant_contact_conn_id": self.constant_contact_conn_id,
                 "poll_interval": self.poll_interval,
                 "end_time": self.end_time,
+                "unknown_state_grace": self.unknown_state_grace,
             },
         )
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
         hook = ConstantContactHook(self.constant_contact_conn_id)
-        done: dict[str, dict[str, Any]] = {}
+        watch = ActivityWatch(self.activity_ids, self.unknown_state_grace)
         try:
             while True:
-                for activity_id in [a for a in self.activity_ids if a not in done]:
-                    activity = await hook.aget_activity(activity_id)
-                    verdict = classify(activity)
-                    self.log.info("%s", verdict.message)
-                    if verdict.outcome is Outcome.FAILED:
-                        yield self._event("error", verdict.message, [summarize(activity), *done.values()])
+                try:
+                    step = watch.observe(await hook.aget_activities(watch.pending), now=time.time())
+                except Exception as err:
+                    if not is_transient_error(err):
+                        raise
+                    self.log.warning("Polling activities failed (%s); trying again next cycle.", err)
+                else:
+                    for line in step.lines:
+                        self.log.info("%s", line)
+                    if step.outcome is Outcome.FAILED:
+                        yield self._event("error", step.message, watch.summaries)
                         return
-                    if verdict.outcome is Outcome.SUCCEEDED:
-                        done[activity_id] = summarize(activity)
-                if len(done) == len(self.activity_ids):
-                    summaries = [done[a] for a in self.activity_ids]
-                    yield self._event("success", f"{len(done)} activity(ies) completed.", summaries)
+                    if step.outcome is Outcome.SUCCEEDED:
+                        yield self._event("success", step.message, watch.summaries)
+                        return
+                remaining = self.end_time - time.time()
+                if remaining <= 0:
+                    message = f"Timed out waiting for activities {', '.join(watch.pending)}."
+                    yield self._event("timeout", message, watch.summaries)
                     return
-                if time.time() >= self.end_time:
-                    pending = [a for a in self.activity_ids if a not in done]
-                    yield self._event(
-                        "timeout", f"Timed out waiting for activities {', '.join(pending)}.", list(done.values())
-                    )
-                    return
-                await asyncio.sleep(max(0.0, min(self.poll_interval, self.end_time - time.time())))
-        except Exception as err:  # any failure becomes the one event, so the task fails with the reason
-            yield self._event("error", f"Polling activities failed: {err}", list(done.values()))
+                await asyncio.sleep(min(self.poll_interval, remaining))
+        except Exception as err:  # any other failure becomes the one event, so the task fails with the reason
+            yield self._event("error", f"Waiting for activities failed: {err}", watch.summaries)
         finally:
             await hook.aclose()
 

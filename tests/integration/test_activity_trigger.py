@@ -16,7 +16,9 @@ from tests.integration.helpers import slow_activities, submit_import
 
 
 @pytest.fixture(autouse=True)
-def restore_speed(cc_sandbox):
+def fast_retries(cc_sandbox, monkeypatch):
+    monkeypatch.setattr(ConstantContactHook, "default_backoff_base", 0.01)
+    monkeypatch.setattr(ConstantContactHook, "default_max_retries", 2)
     yield
     slow_activities(cc_sandbox, start_delay=0.0, rows_per_second=100000.0)
 
@@ -86,13 +88,56 @@ async def test_failed_activity_gives_an_error_event(cc_sandbox, cc_connection):
     assert "ended failed: Disk on fire" in events[0]["message"]
 
 
-async def test_api_error_becomes_an_error_event(cc_sandbox, cc_connection):
+async def test_expired_activity_becomes_an_error_event(cc_sandbox, cc_connection):
     events = await all_events(make_trigger(["00000000-0000-0000-0000-000000000000"]))
     assert [e["status"] for e in events] == ["error"]
-    assert "404" in events[0]["message"]
+    assert "keeps an activity's status for 10 days" in events[0]["message"]
 
 
-async def test_transient_errors_inside_the_trigger_are_retried(cc_sandbox, cc_connection):
+async def test_non_transient_api_error_becomes_an_error_event(cc_sandbox, cc_connection):
+    hook = ConstantContactHook()
+    activity_id = submit_import(hook, ["a@example.com"])
+    add_fault(cc_sandbox, f"/v3/activities/{activity_id}", 403, body={"error_key": "forbidden", "error_message": "No"})
+    events = await all_events(make_trigger([activity_id]))
+    assert [e["status"] for e in events] == ["error"]
+    assert "403" in events[0]["message"]
+
+
+async def test_transient_errors_outliving_retries_are_waited_out(cc_sandbox, cc_connection):
+    hook = ConstantContactHook()
+    activity_id = submit_import(hook, ["a@example.com"])
+    add_fault(cc_sandbox, f"/v3/activities/{activity_id}", 503, count=3)  # hook retries twice, then the cycle ends
+    events = await asyncio.wait_for(all_events(make_trigger([activity_id])), timeout=15)
+    assert [e["status"] for e in events] == ["success"]
+
+
+async def test_unknown_state_fails_after_the_grace_period(cc_sandbox, cc_connection):
+    hook = ConstantContactHook()
+    activity_id = submit_import(hook, ["a@example.com"])
+    body = {"activity_id": activity_id, "state": "archived", "activity_errors": []}
+    add_fault(cc_sandbox, f"/v3/activities/{activity_id}", 200, body=body, count=100)
+    trigger = make_trigger([activity_id])
+    trigger.unknown_state_grace = 0.3
+    started = time.time()
+    events = await all_events(trigger)
+    assert [e["status"] for e in events] == ["error"]
+    assert "unknown state 'archived'" in events[0]["message"]
+    assert time.time() - started >= 0.3
+
+
+async def test_progress_is_logged_once_per_activity_per_cycle(cc_sandbox, cc_connection, capsys):
+    slow_activities(cc_sandbox, start_delay=0.0, rows_per_second=20)
+    hook = ConstantContactHook()
+    activity_id = submit_import(hook, [f"u{i}@example.com" for i in range(20)])
+    events = await all_events(make_trigger([activity_id], poll=0.25))
+    assert events[0]["status"] == "success"
+    lines = [line for line in capsys.readouterr().out.splitlines() if f"Activity {activity_id} is" in line]
+    assert any("is processing (" in line and "% done" in line for line in lines)
+    assert lines[-1].count("is completed (100% done") == 1
+    assert len(lines) <= 1.0 / 0.25 + 3  # one line per cycle, about one second of processing
+
+
+async def test_transient_errors_are_retried_by_the_hook(cc_sandbox, cc_connection):
     hook = ConstantContactHook(backoff_base=0.01)
     activity_id = submit_import(hook, ["a@example.com"])
     add_fault(cc_sandbox, f"/v3/activities/{activity_id}", 503)

@@ -6,7 +6,9 @@ import csv
 import json
 
 import pytest
+from airflow.sdk.exceptions import AirflowSensorTimeout, TaskDeferred
 
+from cc_provider.exceptions import ActivityFailedError
 from cc_provider.hooks.constant_contact import ConstantContactHook
 from cc_provider.operators.json_import import ConstantContactImportJsonOperator
 from cc_provider.operators.lists import ConstantContactCreateListOperator
@@ -100,3 +102,72 @@ def test_bad_file_names_the_file_and_line(cc_connection, list_id, tmp_path):
     task = ConstantContactImportJsonOperator(task_id="import", path=str(path), list_ids=[list_id])
     with pytest.raises(ValueError, match=r"broken.jsonl: line 2"):
         task.execute({"ti": RecordingTaskInstance()})
+
+
+class TestWaiting:
+    @pytest.fixture(autouse=True)
+    def fast_retries(self, monkeypatch):
+        monkeypatch.setattr(ConstantContactHook, "default_backoff_base", 0.01)
+
+    def test_waits_in_the_worker_and_reports_api_rejections(self, cc_sandbox, list_id):
+        contacts = [{"email": "ok@example.com"}, {"email": "broken-at-example.com"}, {"email": "fine@example.com"}]
+        ti = RecordingTaskInstance()
+        summary = ConstantContactImportJsonOperator(
+            task_id="import",
+            contacts=contacts,
+            list_ids=[list_id],
+            wait_for_completion=True,
+            deferrable=False,
+            poll_interval=0.05,
+        ).execute({"ti": ti})
+        assert summary["rows_rejected_by_api"] == 1
+        assert summary["activities"][0]["state"] == "completed"
+        assert ti.pushed["activity_ids"] == summary["activity_ids"]
+        assert ConstantContactHook().count_list_members(list_id) == 2
+
+    def test_fail_on_errors_turns_api_rejections_into_a_failure(self, cc_sandbox, list_id):
+        task = ConstantContactImportJsonOperator(
+            task_id="import",
+            contacts=[{"email": "broken-at-example.com"}],
+            list_ids=[list_id],
+            wait_for_completion=True,
+            deferrable=False,
+            poll_interval=0.05,
+            fail_on_errors=True,
+        )
+        with pytest.raises(ActivityFailedError, match="fail_on_errors is set and 1 of 1 contact"):
+            task.execute({"ti": RecordingTaskInstance()})
+
+    def test_defers_after_recording_the_activity_ids(self, cc_sandbox, list_id):
+        ti = RecordingTaskInstance()
+        task = ConstantContactImportJsonOperator(
+            task_id="import",
+            contacts=[{"email": "a@example.com"}],
+            list_ids=[list_id],
+            wait_for_completion=True,
+            deferrable=True,
+            poll_interval=3,
+            wait_timeout=120,
+        )
+        with pytest.raises(TaskDeferred) as deferred:
+            task.execute({"ti": ti})
+        trigger = deferred.value.trigger
+        assert trigger.activity_ids == ti.pushed["activity_ids"]  # pushed before the wait
+        assert trigger.poll_interval == 3
+        summary = deferred.value.kwargs["summary"]
+        assert summary["rows_sent"] == 1
+        done = {"activity_id": trigger.activity_ids[0], "state": "completed", "person_count": 1, "error_count": 0}
+        event = {"status": "success", "message": "1 activity(ies) completed.", "activities": [done]}
+        result = task.execute_complete({"ti": ti}, event=event, summary=summary)
+        assert result["activities"] == [done] and result["rows_rejected_by_api"] == 0
+
+    @pytest.mark.parametrize("status", ["error", "timeout", None])
+    def test_execute_complete_raises_unless_success(self, status):
+        task = ConstantContactImportJsonOperator(task_id="import", contacts=[], list_ids=["x"])
+        event = None if status is None else {"status": status, "message": "it went wrong"}
+        with pytest.raises((ActivityFailedError, AirflowSensorTimeout)):
+            task.execute_complete({"ti": RecordingTaskInstance()}, event=event, summary={})
+
+    def test_bad_max_error_rate_is_rejected(self):
+        with pytest.raises(ValueError, match="max_error_rate"):
+            ConstantContactImportJsonOperator(task_id="i", contacts=[], list_ids=["x"], max_error_rate=5)
