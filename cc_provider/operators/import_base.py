@@ -17,6 +17,7 @@ from cc_provider.operators.activity_wait import ActivityWaitMixin
 from cc_provider.operators.submissions import SubmissionLedger, fingerprint
 
 ACTIVITY_IDS_KEY = "activity_ids"
+SUBMISSION_KEY = "submission_summary"
 DEFAULT_WAIT_TIMEOUT = 24 * 3600.0
 
 
@@ -150,14 +151,16 @@ class ConstantContactImportBaseOperator(ActivityWaitMixin, BaseOperator):
             return summary
         end_time = time.time() + self.wait_timeout
         if self.deferrable:
-            self.defer_wait(record.activity_ids, end_time, "execute_complete", {"summary": summary})
+            # Kept in XCom (not cleared on resumption from deferral): `dag.test()` drops the defer kwargs.
+            context["ti"].xcom_push(key=SUBMISSION_KEY, value=summary)
+            self.defer_wait(record.activity_ids, end_time, "execute_complete")
         return self._finish(context, summary, self.wait_in_worker(record.activity_ids, end_time))
 
-    def execute_complete(
-        self, context: Context, event: dict[str, Any] | None = None, summary: dict[str, Any] | None = None
-    ) -> dict[str, Any]:
+    def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> dict[str, Any]:
         """Resume after the trigger: succeed only on a success event whose counters pass."""
-        return self._finish(context, summary or {}, self.complete_event(event))
+        activities = self.complete_event(event)
+        summary = context["ti"].xcom_pull(task_ids=context["ti"].task_id, key=SUBMISSION_KEY) or {}
+        return self._finish(context, summary, activities)
 
     def _finish(self, context: Context, summary: dict[str, Any], activities: list[dict[str, Any]]) -> dict[str, Any]:
         SubmissionLedger.for_task(context, self.log).clear()

@@ -12,17 +12,23 @@ from cc_provider.exceptions import ActivityFailedError
 from cc_provider.hooks.constant_contact import ConstantContactHook
 from cc_provider.operators.json_import import ConstantContactImportJsonOperator
 from cc_provider.operators.lists import ConstantContactCreateListOperator
-from cc_provider.sandbox.testing import sandbox_stats
+from cc_provider.sandbox.testing import admin_call, sandbox_stats
 
 
 class RecordingTaskInstance:
     """Stands in for the task instance's XCom push; the DAG tests run the real one."""
+
+    task_id = "import"
 
     def __init__(self) -> None:
         self.pushed: dict[str, object] = {}
 
     def xcom_push(self, key: str, value: object) -> None:
         self.pushed[key] = value
+
+    def xcom_pull(self, task_ids: str, key: str) -> object:
+        assert task_ids == self.task_id
+        return self.pushed.get(key)
 
 
 def test_create_list_is_idempotent(cc_sandbox, cc_connection):
@@ -109,8 +115,9 @@ class TestWaiting:
     def fast_retries(self, monkeypatch):
         monkeypatch.setattr(ConstantContactHook, "default_backoff_base", 0.01)
 
-    def test_waits_in_the_worker_and_reports_api_rejections(self, cc_sandbox, list_id):
-        contacts = [{"email": "ok@example.com"}, {"email": "broken-at-example.com"}, {"email": "fine@example.com"}]
+    def test_waits_in_the_worker_and_reports_what_the_api_did_not_add(self, cc_sandbox, list_id):
+        admin_call(cc_sandbox, "POST", "contacts", {"email": "gone@example.com", "permission_to_send": "unsubscribed"})
+        contacts = [{"email": "ok@example.com"}, {"email": "gone@example.com"}, {"email": "fine@example.com"}]
         ti = RecordingTaskInstance()
         summary = ConstantContactImportJsonOperator(
             task_id="import",
@@ -120,23 +127,35 @@ class TestWaiting:
             deferrable=False,
             poll_interval=0.05,
         ).execute({"ti": ti})
-        assert summary["rows_rejected_by_api"] == 1
-        assert summary["activities"][0]["state"] == "completed"
+        (activity,) = summary["activities"]
+        assert activity["state"] == "completed"
+        assert activity["cannot_add_to_list_count"] == 1
+        assert summary["rows_rejected_by_api"] == 0
         assert ti.pushed["activity_ids"] == summary["activity_ids"]
         assert ConstantContactHook().count_list_members(list_id) == 2
 
     def test_fail_on_errors_turns_api_rejections_into_a_failure(self, cc_sandbox, list_id):
+        ti = RecordingTaskInstance()
         task = ConstantContactImportJsonOperator(
             task_id="import",
-            contacts=[{"email": "broken-at-example.com"}],
+            contacts=[{"email": "a@example.com"}],
             list_ids=[list_id],
             wait_for_completion=True,
-            deferrable=False,
-            poll_interval=0.05,
+            deferrable=True,
             fail_on_errors=True,
         )
+        with pytest.raises(TaskDeferred) as deferred:
+            task.execute({"ti": ti})
+        (activity_id,) = deferred.value.trigger.activity_ids
+        rejected = {
+            "activity_id": activity_id,
+            "state": "completed",
+            "person_count": 0,
+            "error_count": 1,
+            "activity_errors": ["Line 1: Invalid email address"],
+        }
         with pytest.raises(ActivityFailedError, match="fail_on_errors is set and 1 of 1 contact"):
-            task.execute({"ti": RecordingTaskInstance()})
+            task.execute_complete({"ti": ti}, event={"status": "success", "message": "done", "activities": [rejected]})
 
     def test_defers_after_recording_the_activity_ids(self, cc_sandbox, list_id):
         ti = RecordingTaskInstance()
@@ -154,19 +173,20 @@ class TestWaiting:
         trigger = deferred.value.trigger
         assert trigger.activity_ids == ti.pushed["activity_ids"]  # pushed before the wait
         assert trigger.poll_interval == 3
-        summary = deferred.value.kwargs["summary"]
+        summary = ti.pushed["submission_summary"]  # kept for the resumed task
         assert summary["rows_sent"] == 1
         done = {"activity_id": trigger.activity_ids[0], "state": "completed", "person_count": 1, "error_count": 0}
         event = {"status": "success", "message": "1 activity(ies) completed.", "activities": [done]}
-        result = task.execute_complete({"ti": ti}, event=event, summary=summary)
+        result = task.execute_complete({"ti": ti}, event=event)
         assert result["activities"] == [done] and result["rows_rejected_by_api"] == 0
+        assert result["rows_sent"] == 1 and result["activity_ids"] == trigger.activity_ids
 
     @pytest.mark.parametrize("status", ["error", "timeout", None])
     def test_execute_complete_raises_unless_success(self, status):
         task = ConstantContactImportJsonOperator(task_id="import", contacts=[], list_ids=["x"])
         event = None if status is None else {"status": status, "message": "it went wrong"}
         with pytest.raises((ActivityFailedError, AirflowSensorTimeout)):
-            task.execute_complete({"ti": RecordingTaskInstance()}, event=event, summary={})
+            task.execute_complete({"ti": RecordingTaskInstance()}, event=event)
 
     def test_bad_max_error_rate_is_rejected(self):
         with pytest.raises(ValueError, match="max_error_rate"):
