@@ -1,0 +1,95 @@
+"""Export contacts to a CSV file through a ``contact_exports`` activity, e.g. for reconciliation."""
+
+from __future__ import annotations
+
+import csv
+import io
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from airflow.sdk import BaseOperator, Context, conf
+
+from cc_provider.activity import DEFAULT_UNKNOWN_STATE_GRACE
+from cc_provider.exceptions import ActivityFailedError
+from cc_provider.hooks.constant_contact import ConstantContactHook
+from cc_provider.operators.activity_wait import ActivityWaitMixin
+
+EXPORT_KEY = "export_activity_id"
+
+
+class ConstantContactExportContactsOperator(ActivityWaitMixin, BaseOperator):
+    """
+    Export contacts (all, or those of some lists) and download the CSV to ``path``.
+
+    Starts the export activity, waits for it (in the triggerer when ``deferrable``), then downloads
+    the file. Returns ``{"path", "activity_id", "rows"}``.
+
+    :param path: where to write the CSV. Templated.
+    :param list_ids: export only these lists' contacts (up to 50). Templated.
+    :param status: export only contacts in this status (e.g. ``active``, ``unsubscribed``).
+    :param fields: columns to export; by default all of them (``email_address`` brings the opt-in/out columns).
+    :param deferrable: wait in the triggerer.
+    :param poll_interval: seconds between polls while waiting.
+    :param wait_timeout: seconds to wait at most.
+    :param constant_contact_conn_id: Airflow connection id.
+    """
+
+    template_fields: Sequence[str] = ("path", "list_ids", "status")
+
+    def __init__(
+        self,
+        *,
+        path: str,
+        list_ids: list[str] | None = None,
+        status: str | None = None,
+        fields: list[str] | None = None,
+        deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
+        poll_interval: float = 30.0,
+        wait_timeout: float = 6 * 3600.0,
+        constant_contact_conn_id: str = ConstantContactHook.default_conn_name,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.path = path
+        self.list_ids = list_ids
+        self.status = status
+        self.fields = fields
+        self.deferrable = deferrable
+        self.poll_interval = poll_interval
+        self.wait_timeout = wait_timeout
+        self.constant_contact_conn_id = constant_contact_conn_id
+        self.unknown_state_grace = DEFAULT_UNKNOWN_STATE_GRACE
+        self.max_error_rate = None
+        self.fail_on_errors = False
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        hook = ConstantContactHook(self.constant_contact_conn_id)
+        activity = hook.start_contact_export(list_ids=self.list_ids, status=self.status, fields=self.fields)
+        activity_id = activity["activity_id"]
+        self.log.info("Export activity %s started.", activity_id)
+        end_time = time.time() + self.wait_timeout
+        if self.deferrable:
+            context["ti"].xcom_push(key=EXPORT_KEY, value=activity_id)
+            self.defer_wait([activity_id], end_time, "execute_complete")
+        self.wait_in_worker([activity_id], end_time)
+        return self._download(hook, activity_id)
+
+    def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Resume after the trigger: download the file of a completed export."""
+        (summary,) = self.complete_event(event)
+        return self._download(ConstantContactHook(self.constant_contact_conn_id), str(summary["activity_id"]))
+
+    def _download(self, hook: ConstantContactHook, activity_id: str) -> dict[str, Any]:
+        activity = hook.get_activity(activity_id)
+        href = ((activity.get("_links") or {}).get("results") or {}).get("href")
+        if not href:
+            raise ActivityFailedError(f"Export activity {activity_id} completed without a results link.")
+        content = hook.download_export(href)
+        target = Path(self.path)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(content)
+        rows = max(0, sum(1 for _ in csv.reader(io.StringIO(content.decode("utf-8-sig")))) - 1)
+        self.log.info("Exported %d contact row(s) to %s.", rows, target)
+        return {"path": str(target), "activity_id": activity_id, "rows": rows}
