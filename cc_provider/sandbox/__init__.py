@@ -1,11 +1,13 @@
 """
-Local sandbox (emulator) of the Constant Contact V3 API: a FastAPI app with in-memory state.
+Local sandbox (emulator) of the Constant Contact V3 API: a FastAPI app, in memory or kept in SQLite.
 
-It serves the OAuth2 token endpoint (``/oauth2/default/v1/token``), contact lists, contacts, JSON
-contact imports and activity status under ``/v3``, plus a control API under ``/__sandbox__``
-(stats, reset, fault injection, token expiry, run-time settings). Run it with
-``python -m cc_provider.sandbox`` or in-process with :class:`SandboxServer`; pytest fixtures live in
-:mod:`cc_provider.sandbox.testing`. It imports nothing from the provider's client code.
+It serves the OAuth2 server (``/oauth2/default/v1``: authorize, token, device flow), and under ``/v3``
+contact lists, contacts, custom fields, bulk activities (imports, memberships, deletes, exports) and
+activity status, with the real API's rate limits; plus a control API under ``/__sandbox__`` (stats,
+reset, request and activity faults, tokens, clock, clients, run-time settings). One module per
+resource family. Run it with ``python -m cc_provider.sandbox`` or in-process with
+:class:`SandboxServer`; pytest fixtures live in :mod:`cc_provider.sandbox.testing`. It imports nothing
+from the provider's client code.
 """
 
 from __future__ import annotations

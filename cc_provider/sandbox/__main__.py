@@ -1,4 +1,7 @@
-"""Command line: ``python -m cc_provider.sandbox [--host H] [--port P] ...`` runs the sandbox until SIGTERM/SIGINT."""
+"""Command line: ``python -m cc_provider.sandbox [--port P] [--state FILE] ...`` runs the sandbox until SIGTERM/SIGINT.
+
+The defaults are the real API's limits (4 requests a second, 10,000 a day, 1 token request a second).
+"""
 
 from __future__ import annotations
 
@@ -32,6 +35,28 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--access-token-ttl", type=int, default=defaults.access_token_ttl, help="seconds")
     parser.add_argument("--activity-start-delay", type=float, default=defaults.activity_start_delay, help="seconds")
     parser.add_argument("--activity-rows-per-second", type=float, default=defaults.activity_rows_per_second)
+    parser.add_argument(
+        "--redirect-uri",
+        action="append",
+        dest="redirect_uris",
+        metavar="URI",
+        help=f"redirect URI of the default client; repeat for several (default: {defaults.redirect_uris[0]})",
+    )
+    limits = parser.add_argument_group("limits (0 turns one off)")
+    limits.add_argument(
+        "--rate-limit", type=float, default=defaults.rate_limit_per_second, help="API requests a second per client id"
+    )
+    limits.add_argument(
+        "--daily-quota", type=int, default=defaults.daily_quota, help="API requests per client id a day"
+    )
+    limits.add_argument(
+        "--token-rate-limit", type=float, default=defaults.token_rate_limit_per_second, help="token requests a second"
+    )
+    limits.add_argument("--no-limits", action="store_true", help="turn the three limits above off")
+    parser.add_argument(
+        "--device-poll-interval", type=float, default=defaults.device_poll_interval, help="device flow, seconds"
+    )
+    parser.add_argument("--state", metavar="FILE", help="keep the state in this SQLite file across restarts")
     return parser
 
 
@@ -50,11 +75,25 @@ def banner(server: SandboxServer) -> str:
             f"  client id:      {cfg.client_id}",
             f"  client secret:  {cfg.client_secret}",
             f"  refresh token:  {cfg.refresh_token} ({cfg.refresh_token_mode})",
+            f"  redirect URIs:  {' '.join(cfg.redirect_uris)}",
+            f"Limits: {_limits(cfg)}",
+            f"State: {server.state_file.path if server.state_file else 'in memory (use --state FILE to keep it)'}",
             "Airflow connection",
             f"  export AIRFLOW_CONN_CONSTANT_CONTACT_DEFAULT={conn}",
             f"Sandbox ready at {server.url}",
         ]
     )
+
+
+def _limits(cfg: SandboxConfig) -> str:
+    parts = [
+        f"{cfg.rate_limit_per_second:g} requests/s" if cfg.rate_limit_per_second else "no per-second limit",
+        f"{cfg.daily_quota:,} a day" if cfg.daily_quota else "no daily quota",
+        f"token endpoint {cfg.token_rate_limit_per_second:g}/s"
+        if cfg.token_rate_limit_per_second
+        else "no token limit",
+    ]
+    return ", ".join(parts) + " (per client id)"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -69,6 +108,11 @@ def main(argv: list[str] | None = None) -> int:
             access_token_ttl=args.access_token_ttl,
             activity_start_delay=args.activity_start_delay,
             activity_rows_per_second=args.activity_rows_per_second,
+            rate_limit_per_second=0 if args.no_limits else args.rate_limit,
+            daily_quota=0 if args.no_limits else args.daily_quota,
+            token_rate_limit_per_second=0 if args.no_limits else args.token_rate_limit,
+            device_poll_interval=args.device_poll_interval,
+            **({"redirect_uris": tuple(args.redirect_uris)} if args.redirect_uris else {}),
         )
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -80,10 +124,10 @@ def main(argv: list[str] | None = None) -> int:
 
     signal.signal(signal.SIGTERM, request_stop)
     signal.signal(signal.SIGINT, request_stop)
-    server = SandboxServer(config, host=args.host, port=args.port)
+    server = SandboxServer(config, host=args.host, port=args.port, state_file=args.state)
     try:
         server.start()
-    except RuntimeError as exc:
+    except (RuntimeError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     try:

@@ -1,25 +1,25 @@
-"""Control and observation API under ``/__sandbox__`` (for tests and demos, never for the provider)."""
+"""Control and observation API under ``/__sandbox__`` (for tests and demos, never for the provider).
+
+This module holds stats, reset, settings, the clock, tokens and request faults; the data and
+activity knobs live in :mod:`cc_provider.sandbox.admin_knobs`.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
 from fastapi import APIRouter, HTTPException, Request
-from fastapi.responses import JSONResponse
 
-from cc_provider.sandbox.contacts import contact_to_json
 from cc_provider.sandbox.deps import get_state
 from cc_provider.sandbox.errors import default_body, default_headers
-from cc_provider.sandbox.imports import advance_activities, is_valid_email
-from cc_provider.sandbox.models import PERMISSIONS, Fault, new_id
+from cc_provider.sandbox.models import Fault, iso, new_id
 from cc_provider.sandbox.oauth import TOKEN_PATH
+from cc_provider.sandbox.progress import advance_activities
 
 router = APIRouter(prefix="/__sandbox__")
 
-_CONTACT_FIELDS = ("first_name", "last_name", "job_title", "company_name")
 
-
-async def _json_object(request: Request) -> dict[str, Any]:
+async def json_object(request: Request) -> dict[str, Any]:
     raw = await request.body()
     if not raw.strip():
         return {}
@@ -62,9 +62,9 @@ async def get_config(request: Request) -> dict[str, Any]:
 
 @router.patch("/config")
 async def patch_config(request: Request) -> dict[str, Any]:
-    """Change ``activity_start_delay``, ``activity_rows_per_second`` or ``access_token_ttl``."""
+    """Change one of the run-time settings (``RUNTIME_FIELDS`` in :mod:`cc_provider.sandbox.config`)."""
     try:
-        return get_state(request).update_config(await _json_object(request)).public_dict()
+        return get_state(request).update_config(await json_object(request)).public_dict()
     except (TypeError, ValueError) as exc:
         raise HTTPException(400, str(exc)) from None
 
@@ -73,6 +73,41 @@ async def patch_config(request: Request) -> dict[str, Any]:
 async def expire_tokens(request: Request) -> dict[str, int]:
     """Invalidate every access token issued so far; the next ``/v3`` call answers 401."""
     return {"expired": get_state(request).expire_tokens()}
+
+
+@router.post("/tokens/revoke")
+async def revoke_refresh_tokens(request: Request) -> dict[str, int]:
+    """Revoke ``{"refresh_token": ...}``, or every refresh token of ``{"client_id": ...}`` (default client)."""
+    spec = await json_object(request)
+    state = get_state(request)
+    token, client_id = spec.get("refresh_token"), spec.get("client_id")
+    if token is not None and not isinstance(token, str) or client_id is not None and not isinstance(client_id, str):
+        raise HTTPException(400, "refresh_token and client_id must be strings.")
+    with state.lock:
+        if token is None:
+            client_id = client_id or state.initial_config.client_id
+        return {"revoked": state.revoke_refresh_tokens(client_id=client_id, token=token)}
+
+
+@router.get("/clock")
+async def get_clock(request: Request) -> dict[str, Any]:
+    """Return the sandbox's time and how far it runs ahead of the real clock."""
+    state = get_state(request)
+    return {"now": iso(state.clock()), "offset": state.clock_offset}
+
+
+@router.post("/clock")
+async def advance_clock(request: Request) -> dict[str, Any]:
+    """Move the sandbox's clock ``{"advance": seconds}`` ahead: tokens, codes, quotas and activities age."""
+    advance = (await json_object(request)).get("advance")
+    if not isinstance(advance, (int, float)) or isinstance(advance, bool) or advance < 0:
+        raise HTTPException(400, "advance must be a number of seconds >= 0.")
+    state = get_state(request)
+    with state.lock:
+        state.clock_offset += float(advance)
+        state.changed = True
+    advance_activities(state)
+    return {"now": iso(state.clock()), "offset": state.clock_offset}
 
 
 @router.get("/faults")
@@ -92,7 +127,7 @@ async def clear_faults(request: Request) -> dict[str, int]:
 @router.post("/faults", status_code=201)
 async def add_fault(request: Request) -> dict[str, Any]:
     """Arm a fault: the next ``count`` requests to ``method path`` get ``status``/``body`` (or a dropped socket)."""
-    spec = await _json_object(request)
+    spec = await json_object(request)
     path, method, status = spec.get("path"), spec.get("method"), spec.get("status", 503)
     if not isinstance(path, str) or not path.startswith("/"):
         raise HTTPException(400, "path is required and must start with '/', e.g. /v3/contact_lists.")
@@ -119,37 +154,7 @@ async def add_fault(request: Request) -> dict[str, Any]:
         remaining=count,
         drop_connection=bool(spec.get("drop_connection", False)),
         delay=float(delay),
+        custom_body=spec.get("body") is not None,
     )
     get_state(request).add_fault(fault)
     return fault.to_dict()
-
-
-@router.post("/contacts")
-async def seed_contact(request: Request) -> JSONResponse:
-    """Create or update a contact directly: ``{email, permission_to_send?, list_ids?, first_name?, ...}``."""
-    spec = await _json_object(request)
-    email, permission = spec.get("email"), spec.get("permission_to_send", "implicit")
-    if not isinstance(email, str) or not is_valid_email(email):
-        raise HTTPException(400, "email is required and must be a valid email address.")
-    if permission not in PERMISSIONS:
-        raise HTTPException(400, f"permission_to_send must be one of {', '.join(PERMISSIONS)}.")
-    list_ids = spec.get("list_ids") or []
-    state = get_state(request)
-    advance_activities(state)
-    with state.lock:
-        if not isinstance(list_ids, list) or any(list_id not in state.lists for list_id in list_ids):
-            raise HTTPException(400, "list_ids must be an array of existing list ids.")
-        contact = state.contact_by_email(email)
-        created = contact is None
-        if contact is None:
-            contact = state.add_contact(email)
-        contact.permission_to_send = permission
-        contact.updated_at = state.clock()
-        if permission == "unsubscribed":
-            contact.opt_out_date = contact.updated_at
-        contact.fields.update({key: spec[key] for key in _CONTACT_FIELDS if isinstance(spec.get(key), str)})
-        for list_id in list_ids:
-            if list_id not in contact.list_ids:
-                contact.list_ids.append(list_id)
-        body = contact_to_json(contact, ("list_memberships",))
-    return JSONResponse(body, status_code=201 if created else 200)

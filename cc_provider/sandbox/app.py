@@ -4,7 +4,19 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from cc_provider.sandbox import activities, admin, contacts, lists, oauth
+from cc_provider.sandbox import (
+    activities,
+    admin,
+    admin_knobs,
+    authorize,
+    bulk,
+    contacts,
+    custom_fields,
+    exports,
+    file_import,
+    lists,
+    oauth,
+)
 from cc_provider.sandbox.config import SandboxConfig
 from cc_provider.sandbox.errors import install_error_handlers
 from cc_provider.sandbox.middleware import SandboxMiddleware
@@ -16,13 +28,14 @@ def create_app(config: SandboxConfig | None = None) -> FastAPI:
     state = SandboxState(config or SandboxConfig())
     app = FastAPI(
         title="Constant Contact V3 API sandbox",
-        description="Local, in-memory emulator of the Constant Contact V3 API for tests and demos.",
+        description="Local emulator of the Constant Contact V3 API for tests and demos.",
         docs_url="/__sandbox__/docs",
         redoc_url=None,
         openapi_url="/__sandbox__/openapi.json",
     )
     app.state.sandbox = state
-    for module in (oauth, lists, contacts, activities, admin):
+    modules = (oauth, authorize, lists, contacts, custom_fields, activities, file_import, bulk, exports)
+    for module in (*modules, admin, admin_knobs):
         app.include_router(module.router)
     install_error_handlers(app)
     app.add_middleware(SandboxMiddleware, state=state)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import uuid
+from collections.abc import Sequence
 from typing import Any
 
 import jwt
@@ -17,16 +18,17 @@ ALGORITHM = "HS256"
 
 def _key(state: SandboxState) -> bytes:
     # Hash the configured secret so a short one never trips PyJWT's key-length warning.
-    return hashlib.sha256(state.initial_config.jwt_secret.encode("utf-8")).digest()
+    return hashlib.sha256(state.jwt_secret.encode("utf-8")).digest()
 
 
-def issue_access_token(state: SandboxState, client_id: str, issuer_base: str) -> tuple[str, int]:
+def issue_access_token(
+    state: SandboxState, client_id: str, issuer_base: str, scopes: Sequence[str] | None = None
+) -> tuple[str, int]:
     """Mint and record an access token for ``client_id``; return ``(jwt, ttl_seconds)``."""
     with state.lock:
         ttl = state.config.access_token_ttl
         issued_at = int(state.clock())
         jti = f"AT.{uuid.uuid4().hex}"
-        scopes = list(state.clients[client_id].scopes)
         claims: dict[str, Any] = {
             "ver": 1,
             "jti": jti,
@@ -36,7 +38,7 @@ def issue_access_token(state: SandboxState, client_id: str, issuer_base: str) ->
             "exp": issued_at + ttl,
             "cid": client_id,
             "uid": "00u" + hashlib.sha1(state.config.user.encode("utf-8")).hexdigest()[:17],
-            "scp": scopes,
+            "scp": list(state.clients[client_id].scopes if scopes is None else scopes),
             "sub": state.config.user,
         }
         state.record_token(IssuedToken(jti, client_id, issued_at, issued_at + ttl))
@@ -45,14 +47,17 @@ def issue_access_token(state: SandboxState, client_id: str, issuer_base: str) ->
 
 
 def verify_access_token(state: SandboxState, token: str) -> dict[str, Any] | None:
-    """Return the claims of a live token issued by this sandbox, or ``None``."""
+    """Return the claims of a live token issued by this sandbox, or ``None``.
+
+    Expiry is judged on the sandbox's clock (which ``POST /__sandbox__/clock`` can move), not PyJWT's.
+    """
     try:
         claims = jwt.decode(
             token,
             _key(state),
             algorithms=[ALGORITHM],
             audience=AUDIENCE,
-            options={"require": ["exp", "iat", "jti", "cid"]},
+            options={"require": ["exp", "iat", "jti", "cid"], "verify_exp": False, "verify_iat": False},
         )
     except jwt.PyJWTError:
         return None

@@ -10,36 +10,59 @@ from typing import Any
 REFRESH_TOKEN_MODES = ("long_lived", "rotating")
 
 #: Settings that ``PATCH /__sandbox__/config`` may change while the sandbox runs.
-RUNTIME_FIELDS = ("activity_start_delay", "activity_rows_per_second", "access_token_ttl")
+RUNTIME_FIELDS = (
+    "activity_start_delay",
+    "activity_rows_per_second",
+    "access_token_ttl",
+    "rate_limit_per_second",
+    "daily_quota",
+    "token_rate_limit_per_second",
+    "device_poll_interval",
+    "max_queued_activities",
+)
 
 #: Settings never shown by ``GET /__sandbox__/config``.
 SECRET_FIELDS = ("jwt_secret",)
 
+DAY = 86400
+
 
 @dataclass
 class SandboxConfig:
-    """Settings of one sandbox instance; the defaults describe a ready-made account.
+    """Settings of one sandbox instance; the defaults describe a ready-made account and the real limits.
 
     :param client_id: API key of the default application.
     :param client_secret: client secret of the default application.
     :param refresh_token: refresh token already granted to the default application.
     :param access_token_ttl: lifetime of an access token in seconds (real API: 86400).
-    :param refresh_token_mode: ``long_lived`` (the same refresh token comes back on every refresh)
-        or ``rotating`` (each refresh returns a new token and revokes the older ones).
+    :param refresh_token_mode: the default application's refresh tokens: ``long_lived`` (the same token
+        comes back on every refresh) or ``rotating`` (each refresh returns a new token and revokes the older ones).
     :param activity_start_delay: seconds a new activity stays ``initialized``.
-    :param activity_rows_per_second: import processing speed once an activity is ``processing``.
+    :param activity_rows_per_second: processing speed of an activity once it is ``processing``.
     :param jwt_secret: HMAC secret that signs access tokens (random per process by default).
-    :param scopes: scopes granted to the default application.
+    :param scopes: scopes granted with the default refresh token.
     :param user: subject (``sub`` claim) of issued access tokens.
     :param max_lists: most contact lists an account may hold (real API: 1,000).
-    :param import_max_contacts: contacts processed per JSON import; the rest is dropped (real API: 40,000).
-    :param import_max_bytes: bytes of a JSON import body processed; contacts past it are dropped (4 MB).
+    :param import_max_contacts: lines processed per import; the rest is dropped (real API: 40,000).
+    :param import_max_bytes: bytes of an import processed; contacts past it are dropped (4 MB).
+    :param redirect_uris: redirect URIs registered for the default application (authorization code flow).
+    :param auth_code_ttl: seconds an authorization code stays valid (real API: 300; single use).
+    :param device_code_ttl: seconds a device code stays valid.
+    :param device_poll_interval: seconds a device must wait between polls (sooner: ``slow_down``).
+    :param refresh_token_idle_ttl: seconds an unused refresh token survives (real API: 180 days).
+    :param rate_limit_per_second: API requests a second per client id (token bucket of the same size;
+        real API: 4; 0 turns the limit off).
+    :param daily_quota: API requests per client id per UTC day (real API: 10,000; 0 turns it off).
+    :param token_rate_limit_per_second: token-endpoint requests a second per client id (real API: 1; 0: off).
+    :param max_queued_activities: unfinished activities an account may have before bulk POSTs get 429 (1,000).
+    :param activity_retention: seconds an activity status is kept (real API: 10 days; then 404).
+    :param max_custom_fields: custom fields an account may define (real API: 100).
     """
 
     client_id: str = "cc-sandbox-client-id"
     client_secret: str = "cc-sandbox-client-secret"
     refresh_token: str = "cc-sandbox-refresh-token"
-    access_token_ttl: int = 86400
+    access_token_ttl: int = DAY
     refresh_token_mode: str = "long_lived"
     activity_start_delay: float = 0.2
     activity_rows_per_second: float = 2000.0
@@ -49,9 +72,21 @@ class SandboxConfig:
     max_lists: int = 1000
     import_max_contacts: int = 40_000
     import_max_bytes: int = 4 * 1024 * 1024
+    redirect_uris: tuple[str, ...] = ("http://localhost:8080/callback",)
+    auth_code_ttl: int = 300
+    device_code_ttl: int = 600
+    device_poll_interval: float = 5.0
+    refresh_token_idle_ttl: int = 180 * DAY
+    rate_limit_per_second: float = 4.0
+    daily_quota: int = 10_000
+    token_rate_limit_per_second: float = 1.0
+    max_queued_activities: int = 1000
+    activity_retention: int = 10 * DAY
+    max_custom_fields: int = 100
 
     def __post_init__(self) -> None:
         self.scopes = tuple(self.scopes)
+        self.redirect_uris = tuple(self.redirect_uris)
         self.validate()
 
     def validate(self) -> None:
@@ -65,13 +100,30 @@ class SandboxConfig:
             )
         if not _is_number(self.access_token_ttl, integer=True) or self.access_token_ttl < 1:
             raise ValueError("access_token_ttl must be an integer number of seconds >= 1.")
-        if not _is_number(self.activity_start_delay) or self.activity_start_delay < 0:
-            raise ValueError("activity_start_delay must be a number of seconds >= 0.")
         if not _is_number(self.activity_rows_per_second) or self.activity_rows_per_second <= 0:
             raise ValueError("activity_rows_per_second must be a number > 0.")
-        for name in ("max_lists", "import_max_contacts", "import_max_bytes"):
+        for name in ("activity_start_delay", "device_poll_interval", "rate_limit_per_second"):
+            if not _is_number(getattr(self, name)) or getattr(self, name) < 0:
+                raise ValueError(f"{name} must be a number >= 0.")
+        if not _is_number(self.token_rate_limit_per_second) or self.token_rate_limit_per_second < 0:
+            raise ValueError("token_rate_limit_per_second must be a number >= 0.")
+        if not _is_number(self.daily_quota, integer=True) or self.daily_quota < 0:
+            raise ValueError("daily_quota must be an integer >= 0 (0 turns the quota off).")
+        for name in (
+            "max_lists",
+            "import_max_contacts",
+            "import_max_bytes",
+            "auth_code_ttl",
+            "device_code_ttl",
+            "refresh_token_idle_ttl",
+            "max_queued_activities",
+            "activity_retention",
+            "max_custom_fields",
+        ):
             if not _is_number(getattr(self, name), integer=True) or getattr(self, name) < 1:
                 raise ValueError(f"{name} must be an integer >= 1.")
+        if not all(isinstance(uri, str) and uri for uri in self.redirect_uris):
+            raise ValueError("redirect_uris must be non-empty strings.")
 
     def updated(self, changes: dict[str, Any]) -> SandboxConfig:
         """Return a copy with run-time ``changes`` applied; raise ``ValueError`` for anything else."""
@@ -86,6 +138,7 @@ class SandboxConfig:
         for name in SECRET_FIELDS:
             data.pop(name, None)
         data["scopes"] = list(self.scopes)
+        data["redirect_uris"] = list(self.redirect_uris)
         return data
 
 

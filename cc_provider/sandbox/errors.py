@@ -8,6 +8,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException
 
 VALIDATION = "contacts.api.validation.error"
 NOT_FOUND = "contacts.api.not_found"
@@ -20,7 +21,11 @@ BEARER_CHALLENGE = {"WWW-Authenticate": "Bearer realm=api.cc.email"}
 
 _ARRAY_DEFAULTS: dict[int, tuple[str, str]] = {
     400: (VALIDATION, "Bad request. The request body or a query parameter is not valid."),
-    403: ("forbidden", "Forbidden. This user or application is not allowed to perform this operation."),
+    403: (
+        "forbidden",
+        "Forbidden request. You lack the necessary scopes, you lack the necessary user privileges, "
+        "or the application is deactivated.",
+    ),
     404: (NOT_FOUND, "The requested resource was not found."),
     409: (CONFLICT, "Conflict. The resource you are creating or updating conflicts with an existing resource."),
     415: (UNSUPPORTED_MEDIA_TYPE, "Unsupported media type. This endpoint requires Content-Type: application/json."),
@@ -47,6 +52,11 @@ def unauthorized_body() -> dict[str, str]:
 def throttled_body() -> dict[str, str]:
     """Return the 429 body for the per-second rate limit."""
     return error_object("throttled", "Too Many Requests")
+
+
+def quota_exceeded_body() -> dict[str, str]:
+    """Return the 429 body for the daily quota."""
+    return error_object("quota_exceeded", "Limit Exceeded")
 
 
 def oauth_error_body(error: str, description: str) -> dict[str, str]:
@@ -109,6 +119,21 @@ class SandboxError(Exception):
         return cls(401, unauthorized_body(), dict(BEARER_CHALLENGE))
 
     @classmethod
+    def forbidden(cls) -> SandboxError:
+        """Build the 403 for a token that lacks the scope an endpoint needs."""
+        return cls.api(403, *_ARRAY_DEFAULTS[403])
+
+    @classmethod
+    def throttled(cls) -> SandboxError:
+        """Build the gateway's 429 for the per-second limit (an object body, no ``Retry-After``)."""
+        return cls(429, throttled_body())
+
+    @classmethod
+    def quota_exceeded(cls) -> SandboxError:
+        """Build the gateway's 429 for the daily quota."""
+        return cls(429, quota_exceeded_body())
+
+    @classmethod
     def oauth(cls, status: int, error: str, description: str, headers: dict[str, str] | None = None) -> SandboxError:
         """Build a token endpoint error."""
         return cls(status, oauth_error_body(error, description), headers)
@@ -126,9 +151,17 @@ def install_error_handlers(app: FastAPI) -> None:
         messages = [f"{'.'.join(str(p) for p in err.get('loc', ()))}: {err.get('msg')}" for err in exc.errors()]
         return JSONResponse(error_array(VALIDATION, "; ".join(messages) or "Invalid request."), status_code=400)
 
+    async def on_http_error(request: Request, exc: Exception) -> JSONResponse:
+        # Unknown paths and methods answer in the API's format; the admin API keeps FastAPI's {"detail": ...}.
+        assert isinstance(exc, HTTPException)
+        if request.url.path.startswith("/__sandbox__"):
+            return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers)
+        return JSONResponse(default_body(exc.status_code), status_code=exc.status_code, headers=exc.headers)
+
     async def on_unexpected(request: Request, exc: Exception) -> JSONResponse:
         return JSONResponse(default_body(500), status_code=500)
 
     app.add_exception_handler(SandboxError, on_sandbox_error)
     app.add_exception_handler(RequestValidationError, on_validation_error)
+    app.add_exception_handler(HTTPException, on_http_error)
     app.add_exception_handler(Exception, on_unexpected)

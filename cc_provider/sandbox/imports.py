@@ -1,9 +1,9 @@
-"""JSON contact imports: request validation, the 40,000-contact / 4 MB truncation, and row processing.
+"""Contact imports: JSON request validation, the 40,000-contact / 4 MB truncation, and row processing.
 
-An import activity advances with the clock: it stays ``initialized`` until ``start_at``, then
-processes ``rows_per_second`` rows (each applied to the contact store as it is processed) and ends
-``completed``. Progress is computed lazily whenever a request touches the state.
-Line numbers in ``activity_errors`` are 1-based positions in ``import_data``.
+Rows are applied to the account as the activity advances (see :mod:`cc_provider.sandbox.progress`):
+upsert by email (or SMS number), only the supplied fields change, unsubscribed contacts are not added to
+lists, invalid rows are counted with a ``Line N: ...`` message. For JSON imports line numbers are
+1-based positions in ``import_data``; CSV imports (:mod:`cc_provider.sandbox.file_import`) use file lines.
 """
 
 from __future__ import annotations
@@ -13,7 +13,8 @@ import re
 from typing import Any
 
 from cc_provider.sandbox.errors import SandboxError
-from cc_provider.sandbox.models import TERMINAL_STATES, Activity, Contact, ImportRow
+from cc_provider.sandbox.models import Activity, Contact, ImportRow
+from cc_provider.sandbox.progress import register
 from cc_provider.sandbox.store import SandboxState
 
 MAX_LIST_IDS = 50
@@ -99,7 +100,7 @@ def parse_json_import(state: SandboxState, raw: bytes) -> tuple[list[ImportRow],
     import_data = body.get("import_data")
     if not isinstance(import_data, list) or not import_data:
         raise SandboxError.validation("import_data is required and must be a non-empty array of contacts.")
-    list_ids = _list_ids(state, body.get("list_ids"))
+    list_ids = check_list_ids(state, body.get("list_ids"))
     options: dict[str, Any] = {}
     if body.get("sms_permission_to_send") is not None:
         if body["sms_permission_to_send"] not in SMS_PERMISSIONS:
@@ -110,12 +111,31 @@ def parse_json_import(state: SandboxState, raw: bytes) -> tuple[list[ImportRow],
         keep = items_within(raw, state.config.import_max_bytes)
     keep = min(keep, state.config.import_max_contacts)
     rows = [ImportRow(i + 1, _check_item(i, item)) for i, item in enumerate(import_data[:keep])]
+    for index, row in enumerate(rows):
+        check_custom_columns(state, row.data, f"import_data[{index}]")
     if "sms_permission_to_send" not in options and any(row.data.get("sms_number") for row in rows):
         raise SandboxError.validation("sms_permission_to_send is required when contacts carry an sms_number.")
     return rows, list_ids, options, len(import_data) - keep
 
 
-def _list_ids(state: SandboxState, value: Any) -> list[str]:
+def check_custom_columns(state: SandboxState, data: dict[str, Any], where: str) -> None:
+    """Answer 400 when a ``cf:<name>`` key names no existing custom field."""
+    for key in data:
+        if key.startswith("cf:") and state.custom_field_named(key[3:]) is None:
+            raise SandboxError.validation(f"{where} names the custom field '{key}', which does not exist.")
+
+
+def record_truncation(state: SandboxState, activity: Activity, dropped: int) -> None:
+    """Count an import post, and a truncation when the real API would have dropped ``dropped`` contacts."""
+    activity.dropped = dropped
+    state.stats.import_posts += 1
+    if dropped:
+        state.stats.truncations += 1
+        state.stats.contacts_dropped += dropped
+
+
+def check_list_ids(state: SandboxState, value: Any) -> list[str]:
+    """Check ``list_ids`` (1 to 50 existing lists) and return them without duplicates."""
     if not isinstance(value, list) or not value:
         raise SandboxError.validation("list_ids is required and must be an array of 1 to 50 list ids.")
     if len(value) > MAX_LIST_IDS:
@@ -210,8 +230,9 @@ def apply_row(state: SandboxState, activity: Activity, row: ImportRow) -> None:
         if key in data:
             contact.fields[key] = _as_int(data[key]) if key in ("birthday_month", "birthday_day") else data[key]
     for key, value in data.items():
-        if key.startswith("cf:"):
-            contact.custom_fields[key[3:]] = str(value)
+        custom_field = state.custom_field_named(key[3:]) if key.startswith("cf:") else None
+        if custom_field is not None:
+            contact.custom_fields[custom_field.custom_field_id] = str(value)
     activity.person_count += 1
     if contact.permission_to_send == "unsubscribed":
         activity.cannot_add_to_list_count += 1
@@ -230,28 +251,9 @@ def _touch(state: SandboxState, contact: Contact, sms: str | None) -> None:
         state.index_sms(contact)
 
 
-def advance_activities(state: SandboxState) -> None:
-    """Bring every unfinished activity up to date with the clock."""
-    with state.lock:
-        now = state.clock()
-        for activity in state.activities.values():
-            if activity.state not in TERMINAL_STATES:
-                advance(state, activity, now)
+def _apply_item(state: SandboxState, activity: Activity, index: int) -> None:
+    apply_row(state, activity, activity.rows[index])
 
 
-def advance(state: SandboxState, activity: Activity, now: float) -> None:
-    """Move one activity forward to ``now``: start it, process due rows, complete it."""
-    if now < activity.start_at:
-        return
-    if activity.state == "initialized":
-        activity.state = "processing"
-        activity.started_at = activity.updated_at = activity.start_at
-    due = min(activity.total, int((now - activity.start_at) * activity.rows_per_second))
-    if due > activity.processed:
-        for row in activity.rows[activity.processed : due]:
-            apply_row(state, activity, row)
-        activity.processed = due
-        activity.updated_at = now
-    if activity.processed >= activity.total:
-        activity.state = "completed"
-        activity.completed_at = activity.updated_at = activity.start_at + activity.total / activity.rows_per_second
+register("contacts_json_import", _apply_item)
+register("contacts_file_import", _apply_item)

@@ -1,4 +1,4 @@
-"""``/v3/contact_lists``: create, look up by name, page through, and get one list."""
+"""``/v3/contact_lists``: create, look up by name, page through, get, replace and delete (asynchronously) a list."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from typing import Any
 from fastapi import Request
 from fastapi.responses import JSONResponse
 
+from cc_provider.sandbox.activities import activity_to_json
 from cc_provider.sandbox.body import json_body
 from cc_provider.sandbox.deps import api_router, get_state
 from cc_provider.sandbox.errors import SandboxError
@@ -36,10 +37,8 @@ def list_to_json(lst: ContactList, membership_count: int | None = None) -> dict[
     return body
 
 
-@router.post("/contact_lists", status_code=201)
-async def create_list(request: Request) -> JSONResponse:
-    """Create a list; the name must be unique (409) and at most 255 characters."""
-    body = json_body(await request.body(), request.headers.get("content-type"))
+def _list_input(body: object) -> tuple[str, str | None, bool]:
+    """Check a ``ListInput`` body; return ``(name, description, favorite)``."""
     if not isinstance(body, dict):
         raise SandboxError.validation("The request body must be a JSON object.")
     name = body.get("name")
@@ -53,6 +52,13 @@ async def create_list(request: Request) -> JSONResponse:
     favorite = body.get("favorite", False)
     if not isinstance(favorite, bool):
         raise SandboxError.validation("favorite must be true or false.")
+    return name, description, favorite
+
+
+@router.post("/contact_lists", status_code=201)
+async def create_list(request: Request) -> JSONResponse:
+    """Create a list; the name must be unique (409) and at most 255 characters."""
+    name, description, favorite = _list_input(json_body(await request.body(), request.headers.get("content-type")))
     lst = get_state(request).create_list(name, description, favorite)
     return JSONResponse(list_to_json(lst), status_code=201)
 
@@ -114,3 +120,34 @@ async def get_list(list_id: str, request: Request) -> dict[str, Any]:
         if membership:
             count = state.membership_counts(active_only=membership == "active")[list_id]
         return list_to_json(lst, count)
+
+
+@router.put("/contact_lists/{list_id}")
+async def replace_list(list_id: str, request: Request) -> dict[str, Any]:
+    """Replace a list's name, description and favorite flag (omitted ones reset); 409 for a name in use."""
+    name, description, favorite = _list_input(json_body(await request.body(), request.headers.get("content-type")))
+    state = get_state(request)
+    with state.lock:
+        lst = state.live_list(list_id)
+        if lst is None:
+            raise SandboxError.not_found("Resource not found for the list_id provided.")
+        existing = state.live_list_named(name, other_than=list_id)
+        if existing is not None:
+            raise state.list_conflict(name, existing)
+        lst.name, lst.description, lst.favorite, lst.updated_at = name, description, favorite, state.clock()
+        return list_to_json(lst)
+
+
+@router.delete("/contact_lists/{list_id}", status_code=202)
+async def delete_list(list_id: str, request: Request) -> JSONResponse:
+    """Delete a list: 202 with a ``Location`` header and a ``list_delete`` activity that drops its memberships."""
+    state = get_state(request)
+    with state.lock:
+        lst = state.live_list(list_id)
+        if lst is None:
+            raise SandboxError.not_found("Resource not found for the list_id provided.")
+        activity = state.new_activity("list_delete", items=[list_id], list_ids=[list_id])
+        lst.deleted_at = lst.updated_at = state.clock()
+        body = activity_to_json(activity, shape="list_delete_202")
+    href = body["_links"]["self"]["href"]
+    return JSONResponse(body, status_code=202, headers={"Location": href})

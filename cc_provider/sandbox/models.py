@@ -25,13 +25,30 @@ def iso(epoch: float) -> str:
     return datetime.fromtimestamp(epoch, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+# -- OAuth -----------------------------------------------------------------------------------------
+
+
 @dataclass
 class Client:
-    """An application (API key) allowed to use the token endpoint."""
+    """An application (API key); ``client_secret`` is ``None`` for a public (PKCE or device) client."""
 
     client_id: str
-    client_secret: str
+    client_secret: str | None
     scopes: tuple[str, ...]
+    redirect_uris: tuple[str, ...] = ()
+    refresh_token_mode: str = "long_lived"
+
+
+@dataclass
+class RefreshGrant:
+    """A refresh token still honoured, with the scopes it grants."""
+
+    token: str
+    client_id: str
+    scopes: list[str]
+    issued_at: float
+    last_used_at: float
+    public: bool = False  # obtained through PKCE or the device flow: refreshable without the secret
 
 
 @dataclass
@@ -42,6 +59,34 @@ class IssuedToken:
     client_id: str
     issued_at: float
     expires_at: float
+
+
+@dataclass
+class AuthCode:
+    """A single-use authorization code from ``/authorize``."""
+
+    code: str
+    client_id: str
+    redirect_uri: str
+    scopes: list[str]
+    expires_at: float
+    code_challenge: str | None = None
+
+
+@dataclass
+class DeviceCode:
+    """A device-flow grant: ``pending`` until approved (or denied) on the verification page."""
+
+    device_code: str
+    user_code: str
+    client_id: str
+    scopes: list[str]
+    expires_at: float
+    status: str = "pending"
+    last_poll_at: float = 0.0
+
+
+# -- account data ----------------------------------------------------------------------------------
 
 
 @dataclass
@@ -59,8 +104,27 @@ class ContactList:
 
 
 @dataclass
+class CustomField:
+    """A contact custom field; ``name`` (the label with underscores) is what ``cf:`` columns name."""
+
+    custom_field_id: str
+    seq: int
+    label: str
+    name: str
+    type: str
+    created_at: float
+    updated_at: float
+    choices: list[dict[str, Any]] = field(default_factory=list)
+    metadata: dict[str, Any] | None = None
+    version: int | None = None
+
+
+@dataclass
 class Contact:
-    """A contact; ``fields`` holds the optional scalar properties (names, job title, phone, ...)."""
+    """A contact; ``fields`` holds the optional properties under their JSON-import names.
+
+    ``custom_fields`` maps a custom field id to its value.
+    """
 
     contact_id: str
     seq: int
@@ -89,9 +153,12 @@ class Contact:
         return self.permission_to_send
 
 
+# -- activities ------------------------------------------------------------------------------------
+
+
 @dataclass
 class ImportRow:
-    """One contact of an import, with its 1-based line number in ``import_data``."""
+    """One contact of an import, with its 1-based line number (JSON: position; CSV: file line)."""
 
     line: int
     data: dict[str, Any]
@@ -99,15 +166,15 @@ class ImportRow:
 
 @dataclass
 class Activity:
-    """A bulk activity; imports carry their pending rows and progress counters."""
+    """A bulk activity: imports process ``rows``, the other kinds process ``items`` (contact or list ids)."""
 
     activity_id: str
     kind: str
     created_at: float
     start_at: float
     rows_per_second: float
-    rows: list[ImportRow]
-    list_ids: list[str]
+    rows: list[ImportRow] = field(default_factory=list)
+    list_ids: list[str] = field(default_factory=list)
     options: dict[str, Any] = field(default_factory=dict)
     state: str = "initialized"
     updated_at: float = 0.0
@@ -120,18 +187,30 @@ class Activity:
     cannot_add_to_list_count: int = 0
     errors: list[str] = field(default_factory=list)
     dropped: int = 0
+    seq: int = 0
+    items: list[str] = field(default_factory=list)
+    source_file_name: str | None = None
+    header_rows: int = 0
+    fate: str | None = None  # state an activity fault sends it to, at ``fate_at_percent``
+    fate_at_percent: int = 50
+    fate_errors: list[str] = field(default_factory=list)
+    frozen: bool = False  # no longer advances (a fault or an admin call set its state)
+    result: str | None = None  # the CSV of a finished export
 
     @property
     def total(self) -> int:
-        """Contacts to process (after truncation)."""
-        return len(self.rows)
+        """Items to process (after truncation)."""
+        return len(self.rows) if self.rows else len(self.items)
 
     @property
     def percent_done(self) -> int:
         """0-99 while unfinished, 100 once completed."""
         if self.state == "completed":
             return 100
-        return min(99, self.processed * 100 // self.total) if self.rows else 0
+        return min(99, self.processed * 100 // self.total) if self.total else 0
+
+
+# -- fault injection -------------------------------------------------------------------------------
 
 
 @dataclass
@@ -147,6 +226,7 @@ class Fault:
     remaining: int
     drop_connection: bool = False
     delay: float = 0.0
+    custom_body: bool = False
 
     def matches(self, method: str, path: str) -> bool:
         return self.remaining > 0 and self.path == path and (self.method is None or self.method == method)
@@ -162,4 +242,26 @@ class Fault:
             "remaining": self.remaining,
             "drop_connection": self.drop_connection,
             "delay": self.delay,
+        }
+
+
+@dataclass
+class ActivityFault:
+    """Send the next ``remaining`` new activities (of ``kind``, or any) to ``state`` at ``at_percent``."""
+
+    fault_id: str
+    state: str
+    kind: str | None
+    remaining: int
+    at_percent: int = 50
+    errors: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "fault_id": self.fault_id,
+            "state": self.state,
+            "kind": self.kind,
+            "remaining": self.remaining,
+            "at_percent": self.at_percent,
+            "errors": list(self.errors),
         }

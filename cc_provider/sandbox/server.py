@@ -6,6 +6,7 @@ import json
 import socket
 import threading
 import time
+from pathlib import Path
 from types import TracebackType
 from typing import Any
 
@@ -14,6 +15,7 @@ from fastapi import FastAPI
 
 from cc_provider.sandbox.app import create_app
 from cc_provider.sandbox.config import SandboxConfig
+from cc_provider.sandbox.persistence import StateFile, StateWriter
 from cc_provider.sandbox.store import SandboxState
 
 START_TIMEOUT = 10.0
@@ -22,11 +24,21 @@ START_TIMEOUT = 10.0
 class SandboxServer:
     """Serve a sandbox on ``host:port`` (port 0 picks a free one) from a daemon thread.
 
-    Use as a context manager, or call :meth:`start` and :meth:`stop`.
+    Use as a context manager, or call :meth:`start` and :meth:`stop`. With ``state_file`` the state is
+    loaded from that SQLite file at start (when it holds one) and kept in it while serving.
     """
 
-    def __init__(self, config: SandboxConfig | None = None, host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(
+        self,
+        config: SandboxConfig | None = None,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        state_file: str | Path | None = None,
+    ) -> None:
         self._config = config or SandboxConfig()
+        self.state_file = StateFile(state_file) if state_file is not None else None
+        self._writer: StateWriter | None = None
         self.host = host
         self._requested_port = port
         self._port: int | None = None
@@ -83,6 +95,14 @@ class SandboxServer:
             sock.close()
             raise RuntimeError(f"Cannot bind the sandbox to {self.host}:{self._requested_port}: {exc}") from exc
         self._socket, self._port = sock, sock.getsockname()[1]
+        if self.state_file is not None:
+            try:
+                self.state_file.load(self.state)
+            except Exception:
+                self.stop()
+                raise
+            self._writer = StateWriter(self.state_file, self.state)
+            self._writer.start()
         config = uvicorn.Config(self.app, log_level="warning", access_log=False, lifespan="off", ws="none", http="h11")
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(
@@ -106,6 +126,9 @@ class SandboxServer:
         if self._socket is not None:
             self._socket.close()
         self._server = self._thread = self._socket = None
+        if self._writer is not None:
+            self._writer.stop()
+            self._writer = None
 
     def __enter__(self) -> SandboxServer:
         return self.start()

@@ -1,4 +1,4 @@
-"""In-memory state of one sandbox: clients, tokens, lists, contacts, activities, stats and faults."""
+"""In-memory state of one sandbox: clients, tokens, account data, activities, stats, faults and the clock."""
 
 from __future__ import annotations
 
@@ -12,8 +12,23 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from cc_provider.sandbox.config import SandboxConfig
-from cc_provider.sandbox.errors import CONFLICT, SandboxError
-from cc_provider.sandbox.models import Activity, Client, Contact, ContactList, Fault, IssuedToken, new_id
+from cc_provider.sandbox.errors import CONFLICT, SandboxError, error_object
+from cc_provider.sandbox.limits import Limits
+from cc_provider.sandbox.models import (
+    TERMINAL_STATES,
+    Activity,
+    ActivityFault,
+    AuthCode,
+    Client,
+    Contact,
+    ContactList,
+    CustomField,
+    DeviceCode,
+    Fault,
+    IssuedToken,
+    RefreshGrant,
+    new_id,
+)
 
 
 @dataclass
@@ -24,22 +39,20 @@ class Stats:
     tokens_issued: int = 0
     refreshes: int = 0
     unauthorized: int = 0
+    forbidden: int = 0
+    throttled: int = 0
+    quota_exceeded: int = 0
+    token_throttled: int = 0
     truncations: int = 0
     contacts_dropped: int = 0
     import_posts: int = 0
+    activities_created: int = 0
     faults_served: int = 0
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "requests": dict(sorted(self.requests.items())),
-            "tokens_issued": self.tokens_issued,
-            "refreshes": self.refreshes,
-            "unauthorized": self.unauthorized,
-            "truncations": self.truncations,
-            "contacts_dropped": self.contacts_dropped,
-            "import_posts": self.import_posts,
-            "faults_served": self.faults_served,
-        }
+        data = {name: getattr(self, name) for name in self.__dataclass_fields__}
+        data["requests"] = dict(sorted(self.requests.items()))
+        return data
 
 
 class SandboxState:
@@ -48,46 +61,72 @@ class SandboxState:
     def __init__(self, config: SandboxConfig, clock: Callable[[], float] = time.time) -> None:
         self.initial_config = config
         self.config = config
-        self.clock = clock
+        self.jwt_secret = config.jwt_secret
+        self._wall_clock = clock
+        self.clock_offset = 0.0
         self.lock = threading.RLock()
+        self.changed = False  # set on every change; the state file's writer clears it
         self.clients: dict[str, Client] = {}
-        self.refresh_tokens: dict[str, str] = {}
+        self.refresh_tokens: dict[str, RefreshGrant] = {}
         self.access_tokens: dict[str, IssuedToken] = {}
+        self.auth_codes: dict[str, AuthCode] = {}
+        self.device_codes: dict[str, DeviceCode] = {}
         self.lists: dict[str, ContactList] = {}
         self.contacts: dict[str, Contact] = {}
+        self.custom_fields: dict[str, CustomField] = {}
         self.activities: dict[str, Activity] = {}
         self.faults: list[Fault] = []
+        self.activity_faults: list[ActivityFault] = []
         self.stats = Stats()
+        self.limits = Limits()
         self._by_email: dict[str, str] = {}
         self._by_sms: dict[str, str] = {}
         self._seq = itertools.count(1)
         self._install_default_client()
 
+    def clock(self) -> float:
+        """Return the sandbox's wall-clock time (real time plus what ``POST /__sandbox__/clock`` added)."""
+        return self._wall_clock() + self.clock_offset
+
     # -- lifecycle -------------------------------------------------------------------------------
+
+    def ensure_default_client(self) -> None:
+        """Register the default client as configured (its refresh tokens are left alone)."""
+        cfg = self.initial_config
+        self.clients[cfg.client_id] = Client(
+            cfg.client_id, cfg.client_secret, cfg.scopes, cfg.redirect_uris, cfg.refresh_token_mode
+        )
 
     def _install_default_client(self) -> None:
         cfg = self.initial_config
-        self.clients[cfg.client_id] = Client(cfg.client_id, cfg.client_secret, cfg.scopes)
-        for token, client_id in list(self.refresh_tokens.items()):
-            if client_id == cfg.client_id:
-                del self.refresh_tokens[token]
-        self.refresh_tokens[cfg.refresh_token] = cfg.client_id
+        self.ensure_default_client()
+        self.revoke_refresh_tokens(client_id=cfg.client_id)
+        now = self.clock()
+        self.refresh_tokens[cfg.refresh_token] = RefreshGrant(
+            cfg.refresh_token, cfg.client_id, list(cfg.scopes), now, now
+        )
 
     def reset(self) -> None:
-        """Forget lists, contacts, activities, stats and faults; restore the start-up settings.
+        """Forget account data, activities, stats, faults and extra clients; restore the start-up settings.
 
-        Clients, the default refresh token and issued access tokens survive, so callers stay signed in.
+        The default client, its start-up refresh token and issued access tokens survive, so callers stay signed in.
         """
         with self.lock:
             self.config = self.initial_config
-            self.lists.clear()
-            self.contacts.clear()
-            self.activities.clear()
+            for store in (self.lists, self.contacts, self.custom_fields, self.activities, self.auth_codes):
+                store.clear()
+            self.device_codes.clear()
             self.faults.clear()
+            self.activity_faults.clear()
             self._by_email.clear()
             self._by_sms.clear()
             self.stats = Stats()
+            self.limits = Limits()
+            self.clock_offset = 0.0
+            for client_id in [cid for cid in self.clients if cid != self.initial_config.client_id]:
+                self.remove_client(client_id)
             self._install_default_client()
+            self.changed = True
 
     def update_config(self, changes: dict[str, Any]) -> SandboxConfig:
         """Apply run-time setting ``changes``; raise ``ValueError`` when one is not allowed."""
@@ -96,30 +135,51 @@ class SandboxState:
             return self.config
 
     def next_seq(self) -> int:
-        """Return the next creation sequence number (orders lists and contacts)."""
+        """Return the next creation sequence number (orders lists, contacts, fields and activities)."""
         return next(self._seq)
+
+    def restart_seq(self, after: int) -> None:
+        self._seq = itertools.count(after + 1)
 
     # -- clients and tokens ----------------------------------------------------------------------
 
     def authenticate_client(self, client_id: str, client_secret: str) -> Client | None:
         """Return the client when the credentials match, else ``None``."""
         client = self.clients.get(client_id)
-        if client is None or not secrets.compare_digest(client.client_secret, client_secret):
+        if client is None or client.client_secret is None:
             return None
-        return client
+        return client if secrets.compare_digest(client.client_secret, client_secret) else None
+
+    def remove_client(self, client_id: str) -> None:
+        self.clients.pop(client_id, None)
+        self.revoke_refresh_tokens(client_id=client_id)
+        self.access_tokens = {jti: t for jti, t in self.access_tokens.items() if t.client_id != client_id}
 
     def refresh_token_owner(self, token: str) -> str | None:
         """Return the client id holding ``token``, or ``None`` if it is unknown or revoked."""
-        return self.refresh_tokens.get(token)
+        grant = self.refresh_tokens.get(token)
+        return grant.client_id if grant else None
+
+    def new_refresh_token(self, client_id: str, scopes: list[str], *, public: bool = False) -> str:
+        """Issue a refresh token; for a rotating client every older one of that client is revoked."""
+        if self.clients[client_id].refresh_token_mode == "rotating":
+            self.revoke_refresh_tokens(client_id=client_id)
+        now = self.clock()
+        token = secrets.token_urlsafe(32)
+        self.refresh_tokens[token] = RefreshGrant(token, client_id, list(scopes), now, now, public)
+        return token
 
     def rotate_refresh_token(self, client_id: str) -> str:
-        """Revoke every refresh token of ``client_id`` and return a new one."""
-        for token, owner in list(self.refresh_tokens.items()):
-            if owner == client_id:
-                del self.refresh_tokens[token]
-        token = secrets.token_urlsafe(32)
-        self.refresh_tokens[token] = client_id
-        return token
+        """Revoke every refresh token of ``client_id`` and return a new one (scopes of the client)."""
+        self.revoke_refresh_tokens(client_id=client_id)
+        return self.new_refresh_token(client_id, list(self.clients[client_id].scopes))
+
+    def revoke_refresh_tokens(self, *, client_id: str | None = None, token: str | None = None) -> int:
+        """Revoke one refresh token, or all of a client's; return how many were revoked."""
+        doomed = [t for t, g in self.refresh_tokens.items() if t == token or (client_id and g.client_id == client_id)]
+        for t in doomed:
+            del self.refresh_tokens[t]
+        return len(doomed)
 
     def record_token(self, token: IssuedToken) -> None:
         if len(self.access_tokens) >= 1000:  # forget expired tokens now and then
@@ -141,18 +201,29 @@ class SandboxState:
 
     # -- lists -----------------------------------------------------------------------------------
 
+    def live_list_named(self, name: str, *, other_than: str | None = None) -> ContactList | None:
+        return next(
+            (
+                lst
+                for lst in self.lists.values()
+                if lst.deleted_at is None and lst.name == name and lst.list_id != other_than
+            ),
+            None,
+        )
+
+    @staticmethod
+    def list_conflict(name: str, existing: ContactList) -> SandboxError:
+        return SandboxError.api(
+            409, CONFLICT, f"Conflict. A contact list named '{name}' already exists (list_id {existing.list_id})."
+        )
+
     def create_list(self, name: str, description: str | None, favorite: bool) -> ContactList:
         """Create a list; 409 for a name in use (exact match), 400 past the account's list limit."""
         with self.lock:
-            live = [lst for lst in self.lists.values() if lst.deleted_at is None]
-            existing = next((lst for lst in live if lst.name == name), None)
+            existing = self.live_list_named(name)
             if existing is not None:
-                raise SandboxError.api(
-                    409,
-                    CONFLICT,
-                    f"Conflict. A contact list named '{name}' already exists (list_id {existing.list_id}).",
-                )
-            if len(live) >= self.config.max_lists:
+                raise self.list_conflict(name, existing)
+            if sum(lst.deleted_at is None for lst in self.lists.values()) >= self.config.max_lists:
                 raise SandboxError.validation(
                     f"The account already has the maximum of {self.config.max_lists} contact lists."
                 )
@@ -160,6 +231,10 @@ class SandboxState:
             lst = ContactList(new_id(), self.next_seq(), name, description, favorite, now, now)
             self.lists[lst.list_id] = lst
             return lst
+
+    def live_list(self, list_id: str) -> ContactList | None:
+        lst = self.lists.get(list_id)
+        return lst if lst is not None and lst.deleted_at is None else None
 
     def membership_counts(self, *, active_only: bool) -> Counter[str]:
         """Count members per list id (``active_only``: contacts whose status is ``active``)."""
@@ -170,7 +245,7 @@ class SandboxState:
             counts.update(contact.list_ids)
         return counts
 
-    # -- contacts --------------------------------------------------------------------------------
+    # -- contacts and custom fields ----------------------------------------------------------------
 
     def contact_by_email(self, email: str) -> Contact | None:
         contact_id = self._by_email.get(email.lower())
@@ -187,21 +262,66 @@ class SandboxState:
             attrs.setdefault("opt_in_date", now)
             contact = Contact(new_id(), self.next_seq(), email, now, now, sms_number=sms_number, **attrs)
             self.contacts[contact.contact_id] = contact
-            if email:
-                self._by_email[email.lower()] = contact.contact_id
-            if sms_number:
-                self._by_sms[sms_number] = contact.contact_id
+            self.index_contact(contact)
             return contact
 
-    def index_sms(self, contact: Contact) -> None:
+    def index_contact(self, contact: Contact) -> None:
+        if contact.email:
+            self._by_email[contact.email.lower()] = contact.contact_id
         if contact.sms_number:
             self._by_sms[contact.sms_number] = contact.contact_id
+
+    def index_sms(self, contact: Contact) -> None:
+        self.index_contact(contact)
+
+    def change_email(self, contact: Contact, email: str) -> None:
+        if contact.email:
+            self._by_email.pop(contact.email.lower(), None)
+        contact.email = email
+        self.index_contact(contact)
+
+    def custom_field_named(self, name: str) -> CustomField | None:
+        return next((cf for cf in self.custom_fields.values() if cf.name == name), None)
 
     # -- activities ------------------------------------------------------------------------------
 
     def add_activity(self, activity: Activity) -> None:
         with self.lock:
             self.activities[activity.activity_id] = activity
+
+    def new_activity(self, kind: str, **attrs: Any) -> Activity:
+        """Queue an activity of ``kind`` (429 past the queue limit); arm it with a matching activity fault."""
+        with self.lock:
+            queued = sum(a.state not in TERMINAL_STATES for a in self.activities.values())
+            if queued >= self.config.max_queued_activities:
+                limit = f"{self.config.max_queued_activities:,}"
+                message = f"Too many requests. You exceeded {limit} queued activities for this user account."
+                raise SandboxError(429, error_object("throttled", message))
+            now = self.clock()
+            activity = Activity(
+                activity_id=new_id(),
+                kind=kind,
+                created_at=now,
+                start_at=now + self.config.activity_start_delay,
+                rows_per_second=self.config.activity_rows_per_second,
+                updated_at=now,
+                seq=self.next_seq(),
+                **attrs,
+            )
+            fault = next((f for f in self.activity_faults if f.kind in (None, kind)), None)
+            if fault is not None:
+                activity.fate, activity.fate_at_percent, activity.fate_errors = (
+                    fault.state,
+                    fault.at_percent,
+                    fault.errors,
+                )
+                fault.remaining -= 1
+                if fault.remaining <= 0:
+                    self.activity_faults.remove(fault)
+                self.stats.faults_served += 1
+            self.activities[activity.activity_id] = activity
+            self.stats.activities_created += 1
+            return activity
 
     # -- faults and stats ------------------------------------------------------------------------
 
@@ -223,8 +343,9 @@ class SandboxState:
 
     def clear_faults(self) -> int:
         with self.lock:
-            count = len(self.faults)
+            count = len(self.faults) + len(self.activity_faults)
             self.faults.clear()
+            self.activity_faults.clear()
             return count
 
     def count_request(self, key: str) -> None:

@@ -2,7 +2,8 @@
 
 Enable with ``pytest_plugins = ["cc_provider.sandbox.testing"]`` in the top-level ``conftest.py``:
 
-- ``cc_sandbox``: one :class:`SandboxServer` per session, with fast activities.
+- ``cc_sandbox``: one :class:`SandboxServer` per session, with fast activities and the rate limits off
+  (turn them on in a test with ``patch_config(server, rate_limit_per_second=4, ...)``).
 - ``cc_sandbox_reset``: the same server, reset (data, stats, faults, settings) before the test.
 - ``cc_sandbox_connection``: also sets ``AIRFLOW_CONN_CONSTANT_CONTACT_DEFAULT`` for the test.
 
@@ -23,8 +24,15 @@ from cc_provider.sandbox.server import SandboxServer, airflow_connection, airflo
 
 CONNECTION_ENV = "AIRFLOW_CONN_CONSTANT_CONTACT_DEFAULT"
 
-#: Settings of the session sandbox: activities start after 50 ms and process 50,000 rows a second.
-FAST_CONFIG = {"activity_start_delay": 0.05, "activity_rows_per_second": 50_000.0}
+#: Settings of the session sandbox: activities start after 50 ms and process 50,000 rows a second;
+#: no per-second limits and no daily quota, so tests may send bursts.
+FAST_CONFIG: dict[str, Any] = {
+    "activity_start_delay": 0.05,
+    "activity_rows_per_second": 50_000.0,
+    "rate_limit_per_second": 0,
+    "daily_quota": 0,
+    "token_rate_limit_per_second": 0,
+}
 
 
 def admin_call(server: SandboxServer, method: str, path: str, payload: Any = None) -> Any:
@@ -63,8 +71,37 @@ def expire_tokens(server: SandboxServer) -> int:
 
 
 def patch_config(server: SandboxServer, **changes: Any) -> dict[str, Any]:
-    """Change run-time settings (``activity_start_delay``, ``activity_rows_per_second``, ``access_token_ttl``)."""
+    """Change run-time settings (activity speed, token lifetime, rate limits, quota, ...; see ``RUNTIME_FIELDS``)."""
     result: dict[str, Any] = admin_call(server, "PATCH", "config", changes)
+    return result
+
+
+def set_activity_state(server: SandboxServer, activity_id: str, state: str, errors: list[str] | None = None) -> Any:
+    """Put an activity in ``state`` now (``failed``, ``cancelled``, ``timed_out``, ``processing``: stuck, ...)."""
+    return admin_call(server, "POST", f"activities/{activity_id}", {"state": state, "errors": errors or []})
+
+
+def add_activity_fault(server: SandboxServer, state: str, **options: Any) -> dict[str, Any]:
+    """Send the next new activities to ``state`` (options: ``kind``, ``count``, ``at_percent``, ``errors``)."""
+    result: dict[str, Any] = admin_call(server, "POST", "activity_faults", {"state": state, **options})
+    return result
+
+
+def revoke_refresh_tokens(server: SandboxServer, refresh_token: str | None = None, client_id: str | None = None) -> int:
+    """Revoke one refresh token, or all of a client's (default: the default client's); return how many."""
+    payload = {k: v for k, v in {"refresh_token": refresh_token, "client_id": client_id}.items() if v is not None}
+    return int(admin_call(server, "POST", "tokens/revoke", payload)["revoked"])
+
+
+def advance_clock(server: SandboxServer, seconds: float) -> dict[str, Any]:
+    """Move the sandbox's clock ahead (tokens, codes, quotas and activities age); return the new time."""
+    result: dict[str, Any] = admin_call(server, "POST", "clock", {"advance": seconds})
+    return result
+
+
+def register_client(server: SandboxServer, client_id: str, **options: Any) -> dict[str, Any]:
+    """Register another OAuth client (options: ``client_secret``, ``redirect_uris``, ``refresh_token_mode``, ...)."""
+    result: dict[str, Any] = admin_call(server, "POST", "clients", {"client_id": client_id, **options})
     return result
 
 
@@ -92,8 +129,11 @@ def cc_sandbox_connection(cc_sandbox_reset: SandboxServer, monkeypatch: pytest.M
 
 __all__ = [
     "CONNECTION_ENV",
+    "FAST_CONFIG",
+    "add_activity_fault",
     "add_fault",
     "admin_call",
+    "advance_clock",
     "airflow_connection",
     "airflow_connection_json",
     "cc_sandbox",
@@ -101,6 +141,9 @@ __all__ = [
     "cc_sandbox_reset",
     "expire_tokens",
     "patch_config",
+    "register_client",
     "reset_sandbox",
+    "revoke_refresh_tokens",
     "sandbox_stats",
+    "set_activity_state",
 ]

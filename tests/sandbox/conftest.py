@@ -1,4 +1,8 @@
-"""Fixtures for the sandbox's own tests: a reset sandbox and a signed-in HTTP client."""
+"""Fixtures for the sandbox's own tests: a reset sandbox, a signed-in HTTP client, and the conformance check.
+
+Every response any sandbox in this process sends during a test is recorded and, when the test ends,
+checked against the official spec (see ``spec.py``); a test whose sandbox answered off-spec errors.
+"""
 
 from __future__ import annotations
 
@@ -14,7 +18,9 @@ if "cc_provider.sandbox.testing" not in sys.modules:  # the top-level conftest d
     from cc_provider.sandbox.testing import cc_sandbox, cc_sandbox_reset  # noqa: F401
 
 from cc_provider.sandbox import SandboxServer
+from cc_provider.sandbox.middleware import ObservedResponse, add_response_observer, remove_response_observer
 from cc_provider.sandbox.testing import admin_call
+from tests.sandbox.spec import SPEC, ResponseChecker, load_spec
 
 TIMEOUT = 10
 
@@ -49,6 +55,18 @@ class Api:
 
     def post(self, path: str, **kwargs: Any) -> requests.Response:
         return self.request("POST", path, **kwargs)
+
+    def put(self, path: str, **kwargs: Any) -> requests.Response:
+        return self.request("PUT", path, **kwargs)
+
+    def delete(self, path: str, **kwargs: Any) -> requests.Response:
+        return self.request("DELETE", path, **kwargs)
+
+    def create_field(self, label: str, field_type: str = "string") -> dict[str, Any]:
+        response = self.post("/contact_custom_fields", json={"label": label, "type": field_type})
+        assert response.status_code == 201, response.text
+        body: dict[str, Any] = response.json()
+        return body
 
     def create_list(self, name: str, **fields: Any) -> dict[str, Any]:
         response = self.post("/contact_lists", json={"name": name, **fields})
@@ -105,3 +123,24 @@ def api(sandbox: SandboxServer) -> Iterator[Api]:
     client = Api(sandbox)
     yield client
     client.session.close()
+
+
+@pytest.fixture(scope="session")
+def response_checker() -> ResponseChecker:
+    """The official spec, loaded once."""
+    if not SPEC.is_file():
+        pytest.fail(f"the Constant Contact spec is not available at {SPEC}")
+    return ResponseChecker(load_spec())
+
+
+@pytest.fixture(autouse=True)
+def responses_conform(response_checker: ResponseChecker) -> Iterator[list[ObservedResponse]]:
+    """Record every response sent during the test; fail the test if one does not conform to the spec."""
+    seen: list[ObservedResponse] = []
+    add_response_observer(seen.append)
+    try:
+        yield seen
+    finally:
+        remove_response_observer(seen.append)
+    problems = [problem for response in list(seen) for problem in response_checker.problems(response)]
+    assert not problems, "off-spec responses:\n" + "\n".join(problems[:20])

@@ -108,3 +108,49 @@ def test_cli_rejects_bad_settings():
         _, err = proc.communicate(timeout=15)
         assert proc.returncode == 2
         assert "activity_rows_per_second" in err
+
+
+def test_cli_limits_are_on_by_default_and_the_state_file_survives_a_restart(tmp_path):
+    state = tmp_path / "cli.sqlite"
+    for run in range(2):
+        with start("--port", "0", "--state", str(state)) as proc:
+            try:
+                lines = read_until_ready(proc)
+                url = lines[-1].removeprefix("Sandbox ready at ")
+                assert any(line.startswith("Limits: 4 requests/s, 10,000 a day, token endpoint 1/s") for line in lines)
+                assert any(str(state) in line for line in lines)
+                token = requests.post(
+                    f"{url}/oauth2/default/v1/token",
+                    auth=("cc-sandbox-client-id", "cc-sandbox-client-secret"),
+                    data={"grant_type": "refresh_token", "refresh_token": "cc-sandbox-refresh-token"},
+                    timeout=10,
+                ).json()["access_token"]
+                headers = {"Authorization": f"Bearer {token}"}
+                if run == 0:
+                    created = requests.post(
+                        f"{url}/v3/contact_lists", json={"name": "Persisted"}, headers=headers, timeout=10
+                    )
+                    assert created.status_code == 201
+                    statuses = [
+                        requests.get(f"{url}/v3/contacts", headers=headers, timeout=10).status_code for _ in range(6)
+                    ]
+                    assert 429 in statuses  # 4 a second, faithful by default
+                else:
+                    lists = requests.get(f"{url}/v3/contact_lists", headers=headers, timeout=10).json()["lists"]
+                    assert [lst["name"] for lst in lists] == ["Persisted"]
+                proc.send_signal(signal.SIGTERM)
+                assert proc.wait(timeout=15) == 0
+            finally:
+                if proc.poll() is None:
+                    proc.kill()
+                    proc.wait()
+
+
+def test_cli_no_limits():
+    with start("--port", "0", "--no-limits") as proc:
+        try:
+            lines = read_until_ready(proc)
+            assert any(line.startswith("Limits: no per-second limit, no daily quota, no token limit") for line in lines)
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(timeout=15)

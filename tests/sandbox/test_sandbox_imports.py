@@ -113,6 +113,7 @@ def test_email_of_80_characters_is_valid(api):
 
 def test_existing_contacts_get_only_the_supplied_fields(api):
     first, second = api.create_list("First")["list_id"], api.create_list("Second")["list_id"]
+    plan = api.create_field("plan")["custom_field_id"]
     done = api.start_import([{"email": "ann@example.com", "first_name": "Ann", "job_title": "CTO"}], [first])
     api.wait_for_state(done["activity_id"], "completed")
     again = api.start_import([{"email": "ANN@example.com", "last_name": "Lee", "cf:plan": "gold"}], [second])
@@ -122,7 +123,7 @@ def test_existing_contacts_get_only_the_supplied_fields(api):
     assert contact["email_address"]["address"] == "ann@example.com"
     assert (contact["first_name"], contact["last_name"], contact["job_title"]) == ("Ann", "Lee", "CTO")
     assert contact["list_memberships"] == [first, second]
-    assert [field["value"] for field in contact["custom_fields"]] == ["gold"]
+    assert contact["custom_fields"] == [{"custom_field_id": plan, "value": "gold"}]
     assert contact["email_address"]["permission_to_send"] == "implicit"
     assert contact["email_address"]["opt_in_source"] == "Account"
     assert contact["create_source"] == "Account"
@@ -252,3 +253,13 @@ def test_small_imports_are_not_truncated(api, sandbox):
     api.start_import([{"email": f"s{n}@example.com"} for n in range(10)], [lst])
     stats = sandbox_stats(sandbox)
     assert (stats["truncations"], stats["contacts_dropped"]) == (0, 0)
+
+
+def test_custom_field_columns_must_name_an_existing_field(api):
+    lst = api.create_list("Fields")["list_id"]
+    payload = {"import_data": [{"email": "a@example.com", "cf:tier": "gold"}], "list_ids": [lst]}
+    response = api.post("/activities/contacts_json_import", json=payload)
+    assert response.status_code == 400
+    assert "cf:tier" in response.json()[0]["error_message"]
+    api.create_field("tier")
+    assert api.post("/activities/contacts_json_import", json=payload).status_code == 201

@@ -179,3 +179,46 @@ def test_a_contacts_cursor_is_rejected_by_lists(api):
     href = api.get("/contacts", params={"limit": 1}).json()["_links"]["next"]["href"]
     cursor = href.split("cursor=", 1)[1]
     assert api.get("/contact_lists", params={"cursor": cursor}).status_code == 400
+
+
+def test_put_replaces_name_description_and_favorite(api):
+    lst = api.create_list("Old name", description="old", favorite=True)
+    response = api.put(f"/contact_lists/{lst['list_id']}", json={"name": "New name"})
+    assert response.status_code == 200
+    body = response.json()
+    assert (body["name"], body["favorite"], "description" in body) == ("New name", False, False)
+    assert api.put("/contact_lists/4a3a0e7e-0000-4000-8000-000000000000", json={"name": "x"}).status_code == 404
+
+
+def test_put_to_a_name_in_use_is_409(api):
+    api.create_list("Taken")
+    lst = api.create_list("Mine")
+    assert api.put(f"/contact_lists/{lst['list_id']}", json={"name": "Taken"}).status_code == 409
+    assert api.put(f"/contact_lists/{lst['list_id']}", json={"name": "Mine"}).status_code == 200
+
+
+def test_delete_is_202_with_a_location_and_an_activity(api):
+    lst = api.create_list("Doomed")["list_id"]
+    api.seed_contact("member@example.com", list_ids=[lst])
+    response = api.delete(f"/contact_lists/{lst}")
+    assert response.status_code == 202
+    body = response.json()
+    assert response.headers["Location"] == f"/v3/activities/{body['activity_id']}"
+    assert set(body) == {
+        "activity_id",
+        "state",
+        "created_at",
+        "updated_at",
+        "percent_done",
+        "activity_errors",
+        "_links",
+    }
+    done = api.wait_for_state(body["activity_id"], "completed")
+    assert done["status"] == {"list_count": 1}
+    (member,) = api.get("/contacts", params={"include": "list_memberships"}).json()["contacts"]
+    assert member["list_memberships"] == []
+    assert api.get("/contact_lists").json() == {"lists": []}
+    deleted = api.get("/contact_lists", params={"status": "deleted"}).json()["lists"]
+    assert [d["list_id"] for d in deleted] == [lst] and deleted[0]["deleted_at"]
+    assert api.delete(f"/contact_lists/{lst}").status_code == 404
+    assert api.create_list("Doomed")["list_id"] != lst  # the name is free again

@@ -116,7 +116,7 @@ def test_expires_in_follows_the_runtime_ttl(sandbox):
 
 
 def test_rotating_refresh_tokens_are_single_use():
-    with SandboxServer(SandboxConfig(refresh_token_mode="rotating")) as server:
+    with SandboxServer(SandboxConfig(refresh_token_mode="rotating", token_rate_limit_per_second=0)) as server:
         first = grant(server, data={"grant_type": "refresh_token", "refresh_token": REFRESH})
         assert first.status_code == 200
         rotated = first.json()["refresh_token"]
