@@ -3,8 +3,9 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+UI_STAMP := $(VENV)/.installed-ui
 
-.PHONY: install demo test sandbox lock clean
+.PHONY: install demo test test-ui sandbox lock clean
 
 install: $(STAMP)
 
@@ -21,6 +22,23 @@ demo: install
 test: install
 	$(PY) -m pytest
 
+# The connection form in the real Airflow UI, driven in headless Chromium (tests/ui). Installs Debian's
+# chromium and chromium-driver with apt-get when missing; if that fails the test is skipped, with the reason.
+test-ui: $(UI_STAMP)
+	@reason=""; \
+	if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then \
+	  echo "test-ui: installing Debian's chromium and chromium-driver with apt-get"; \
+	  if ! { apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
+	      chromium chromium-driver; } </dev/null; then \
+	    reason="apt-get could not install chromium and chromium-driver (see its output above)"; \
+	  fi; \
+	fi; \
+	CC_UI_TESTS=1 CC_UI_CHROMIUM_UNAVAILABLE="$$reason" $(PY) -m pytest tests/ui
+
+$(UI_STAMP): $(STAMP)
+	$(PY) -m pip install --quiet -c constraints.txt -e '.[test,ui]'
+	touch $(UI_STAMP)
+
 sandbox: install
 	$(PY) -m cc_provider.sandbox
 
@@ -28,7 +46,7 @@ sandbox: install
 lock:
 	rm -rf .lock-venv && $(PYTHON) -m venv .lock-venv
 	.lock-venv/bin/pip install --quiet --upgrade pip
-	.lock-venv/bin/pip install --quiet '.[test]'
+	.lock-venv/bin/pip install --quiet '.[test,ui]'
 	.lock-venv/bin/pip freeze --exclude airflow-provider-constant-contact > constraints.txt
 	rm -rf .lock-venv
 
