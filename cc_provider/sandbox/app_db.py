@@ -1,7 +1,8 @@
 """
 A synthetic "app database" for the example DAGs and the demo: users with a usage flag.
 
-``python -m cc_provider.sandbox.app_db PATH [--users N]`` creates (or replaces) the SQLite file.
+``python -m cc_provider.sandbox.app_db PATH [--users N]`` creates (or replaces) the SQLite file;
+:func:`load_app_users` loads the same users into any DB-API connection (PostgreSQL, say).
 A few users have a missing or malformed email, so every path of the accounting shows up.
 """
 
@@ -10,7 +11,9 @@ from __future__ import annotations
 import argparse
 import random
 import sqlite3
+import sys
 from pathlib import Path
+from typing import Any
 
 FIRST_NAMES = ("Ada", "Grace", "Alan", "Edsger", "Barbara", "Donald", "Frances", "Ken", "Radia", "Tim")
 LAST_NAMES = ("Lovelace", "Hopper", "Turing", "Dijkstra", "Liskov", "Knuth", "Allen", "Thompson", "Perlman")
@@ -54,6 +57,40 @@ def create_app_db(path: str | Path, users: int = 300, seed: int = 42) -> Path:
         conn.execute(SCHEMA)
         conn.executemany("INSERT INTO app_users VALUES (?, ?, ?, ?, ?, ?, ?)", synthetic_users(users, seed))
     return path
+
+
+# DB-API placeholder for one value, by the driver module's ``paramstyle``.
+_PLACEHOLDERS = {"qmark": "?", "format": "%s", "pyformat": "%s", "numeric": ":{n}", "named": ":p{n}"}
+
+
+def load_app_users(connection: Any, users: int = 300, seed: int = 42, paramstyle: str | None = None) -> int:
+    """
+    (Re)create ``app_users`` through a DB-API connection and load the same rows as :func:`create_app_db`.
+
+    For any database the schema's plain SQL runs on (SQLite, PostgreSQL, ...): pass e.g. a ``sqlite3``,
+    ``psycopg`` or ``psycopg2`` connection, or a SQLAlchemy engine's ``raw_connection()``. ``paramstyle``
+    defaults to the driver module's own (``psycopg.paramstyle``...). Commits; returns the number of rows.
+    """
+    if paramstyle is None:
+        raw = getattr(connection, "dbapi_connection", connection)  # a SQLAlchemy raw_connection() wraps it
+        paramstyle = getattr(sys.modules.get(type(raw).__module__.split(".")[0]), "paramstyle", "qmark")
+    if paramstyle not in _PLACEHOLDERS:
+        raise ValueError(f"Unsupported DB-API paramstyle {paramstyle!r}; one of {sorted(_PLACEHOLDERS)}")
+    rows: list[Any] = list(synthetic_users(users, seed))
+    width = len(rows[0]) if rows else 0
+    marks = ", ".join(_PLACEHOLDERS[paramstyle].format(n=n) for n in range(1, width + 1))
+    if paramstyle == "named":
+        rows = [{f"p{n}": value for n, value in enumerate(row, start=1)} for row in rows]
+    cursor = connection.cursor()
+    try:
+        cursor.execute("DROP TABLE IF EXISTS app_users")
+        cursor.execute(SCHEMA)
+        if rows:
+            cursor.executemany(f"INSERT INTO app_users VALUES ({marks})", rows)
+    finally:
+        cursor.close()
+    connection.commit()
+    return len(rows)
 
 
 def main(argv: list[str] | None = None) -> None:
