@@ -43,6 +43,7 @@ class ActivityState(str, enum.Enum):
 
 PENDING_STATES = frozenset({ActivityState.INITIALIZED, ActivityState.PROCESSING})
 TERMINAL_STATES = frozenset(set(ActivityState) - PENDING_STATES)
+KNOWN_STATES = frozenset(state.value for state in ActivityState)
 
 
 class Outcome(str, enum.Enum):
@@ -100,8 +101,8 @@ def progress_line(activity: Mapping[str, Any]) -> str:
     """One log line: state, percent done and the counters the API reported so far."""
     status = activity.get("status") or {}
     counts = ", ".join(f"{key} {status[key]}" for key in STATUS_COUNTERS if key in status)
-    percent = activity.get("percent_done", 0)
-    activity_id, state = activity.get("activity_id"), activity.get("state")
+    percent = activity.get("percent_done") or 0
+    activity_id, state = activity.get("activity_id", "?"), activity.get("state")
     return f"Activity {activity_id} is {state} ({percent}% done; {counts or 'no counts yet'})."
 
 
@@ -165,10 +166,13 @@ class ActivityWatch:
         lines = []
         for activity_id in self.pending:
             activity = activities[activity_id]
-            if activity.get("state") not in {s.value for s in ActivityState}:
+            state = activity.get("state")
+            if not isinstance(state, str) or state not in KNOWN_STATES:
                 # the API's own updated_at tells how long the state has been there, in every mode
                 seen = self.unknown_since.setdefault(activity_id, now)
                 self.unknown_since[activity_id] = min(seen, _epoch(activity.get("updated_at")) or seen)
+            else:
+                self.unknown_since.pop(activity_id, None)
             verdict = classify(
                 activity,
                 unknown_since=self.unknown_since.get(activity_id),

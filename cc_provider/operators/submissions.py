@@ -67,7 +67,11 @@ class SubmissionLedger:
         stored = self._call("get", self.key, default=None, deserialize_json=True)
         if not stored:
             return fresh
-        record = SubmissionRecord(**stored)
+        try:
+            record = SubmissionRecord(**stored)
+        except TypeError:  # written by another version of the provider
+            self.log.warning("An earlier try's record has an unknown shape; importing afresh.")
+            return fresh
         if record.fingerprint != expected_fingerprint:
             self.log.warning(
                 "An earlier try posted activities %s for different input or options; importing afresh.",

@@ -1,20 +1,30 @@
-"""Unit tests for cc_provider.activity: classifying bulk-activity bodies and summarising them."""
+"""
+Unit tests for cc_provider.activity: classifying bulk-activity bodies, following them across polls with
+ActivityWatch, summarising them and judging their counters with evaluate_results.
+"""
 
 from __future__ import annotations
 
 import json
+from datetime import datetime, timedelta, timezone
 
 import pytest
 
 from cc_provider.activity import (
+    DEFAULT_UNKNOWN_STATE_GRACE,
     MAX_ERRORS_KEPT,
     PENDING_STATES,
+    RETENTION_SECONDS,
     STATUS_COUNTERS,
     TERMINAL_STATES,
     ActivityState,
+    ActivityWatch,
     Outcome,
+    Step,
     Verdict,
     classify,
+    evaluate_results,
+    progress_line,
     summarize,
 )
 
@@ -24,10 +34,19 @@ ERRORS = [
     "row 9: bad birthday",
     "row 11: not shown (only 3 errors in the message)",
 ]
+T0_DT = datetime(2030, 1, 1, 12, 0, 0, tzinfo=timezone.utc)
+T0 = T0_DT.timestamp()
+GRACE = 300.0
 
 
-def activity(state, **extra) -> dict:
-    body = {"activity_id": "act-123", "state": state, "percent_done": 40, **extra}
+def iso(seconds_from_t0: float, suffix: str = "Z") -> str:
+    """An API-style ``updated_at`` timestamp, ``seconds_from_t0`` away from T0."""
+    text = (T0_DT + timedelta(seconds=seconds_from_t0)).strftime("%Y-%m-%dT%H:%M:%S")
+    return text + suffix
+
+
+def activity(state, activity_id: str = "act-123", **extra) -> dict:
+    body = {"activity_id": activity_id, "state": state, "percent_done": 40, **extra}
     if state is None:
         del body["state"]
     return body
@@ -49,21 +68,70 @@ class TestStates:
             "timed_out",
         }
 
+    def test_constants(self):
+        assert RETENTION_SECONDS == 10 * 24 * 3600
+        assert DEFAULT_UNKNOWN_STATE_GRACE == 300.0
+
+
+class TestProgressLine:
+    def test_counters_in_a_fixed_order(self):
+        body = activity(
+            "processing",
+            percent_done=40,
+            status={"error_count": 1, "unexpected": 9, "items_total_count": 10, "person_count": 3},
+        )
+        assert progress_line(body) == (
+            "Activity act-123 is processing (40% done; items_total_count 10, person_count 3, error_count 1)."
+        )
+
+    def test_every_counter(self):
+        status = {key: i for i, key in enumerate(STATUS_COUNTERS)}
+        line = progress_line(activity("completed", percent_done=100, status=status))
+        assert line == (
+            "Activity act-123 is completed (100% done; "
+            + ", ".join(f"{key} {i}" for i, key in enumerate(STATUS_COUNTERS))
+            + ")."
+        )
+
+    @pytest.mark.parametrize("status", [None, {}, {"unexpected": 1}])
+    def test_no_counts_yet(self, status):
+        body = {"activity_id": "a", "state": "initialized", "status": status}
+        assert progress_line(body) == "Activity a is initialized (0% done; no counts yet)."
+
+    def test_zero_counters_are_shown(self):
+        line = progress_line(activity("processing", status={"error_count": 0}))
+        assert line == "Activity act-123 is processing (40% done; error_count 0)."
+
 
 class TestClassify:
     @pytest.mark.parametrize("state", ["initialized", "processing"])
     def test_pending(self, state):
-        verdict = classify(activity(state, percent_done=40))
-        assert verdict == Verdict("act-123", Outcome.PENDING, f"Activity act-123 is {state} (40% done).")
+        body = activity(state, status={"items_total_count": 10, "items_completed_count": 4})
+        verdict = classify(body)
+        assert verdict == Verdict(
+            "act-123",
+            Outcome.PENDING,
+            f"Activity act-123 is {state} (40% done; items_total_count 10, items_completed_count 4).",
+        )
+        assert verdict.message == progress_line(body)
 
-    def test_pending_without_percent(self):
+    def test_pending_without_percent_or_counts(self):
         verdict = classify({"activity_id": "a", "state": "processing"})
-        assert verdict.outcome is Outcome.PENDING
-        assert verdict.message == "Activity a is processing (0% done)."
+        assert verdict == Verdict("a", Outcome.PENDING, "Activity a is processing (0% done; no counts yet).")
 
     def test_completed(self):
-        verdict = classify(activity("completed", percent_done=100, activity_errors=["ignored"]))
-        assert verdict == Verdict("act-123", Outcome.SUCCEEDED, "Activity act-123 completed.")
+        body = activity(
+            "completed",
+            percent_done=100,
+            activity_errors=["not part of the message"],
+            status={"items_total_count": 10, "person_count": 9, "error_count": 1},
+        )
+        verdict = classify(body)
+        assert verdict == Verdict(
+            "act-123",
+            Outcome.SUCCEEDED,
+            "Activity act-123 is completed (100% done; items_total_count 10, person_count 9, error_count 1).",
+        )
 
     @pytest.mark.parametrize("state", ["failed", "cancelled", "timed_out"])
     def test_terminal_failures_include_the_activity_errors(self, state):
@@ -83,23 +151,12 @@ class TestClassify:
         if errors is not None:
             body["activity_errors"] = errors
         verdict = classify(body)
-        assert verdict.outcome is Outcome.FAILED
-        assert verdict.message == f"Activity act-123 ended {state}."
+        assert verdict == Verdict("act-123", Outcome.FAILED, f"Activity act-123 ended {state}.")
 
     def test_enum_values_are_accepted(self):
         assert classify(activity(ActivityState.COMPLETED)).outcome is Outcome.SUCCEEDED
-
-    @pytest.mark.parametrize("state", ["paused", "COMPLETED", "Completed", "", "complete", 3, ["completed"]])
-    def test_unknown_state_fails(self, state):
-        verdict = classify(activity(state))
-        assert verdict.outcome is Outcome.FAILED
-        assert verdict.message == f"Activity act-123 reports an unknown state {state!r}."
-
-    @pytest.mark.parametrize("body", [{"activity_id": "act-123"}, {"activity_id": "act-123", "state": None}])
-    def test_missing_state_fails(self, body):
-        verdict = classify(body)
-        assert verdict.outcome is Outcome.FAILED
-        assert verdict.message == "Activity act-123 reports an unknown state None."
+        assert classify(activity(ActivityState.PROCESSING)).outcome is Outcome.PENDING
+        assert classify(activity(ActivityState.FAILED)).outcome is Outcome.FAILED
 
     def test_missing_activity_id(self):
         verdict = classify({"state": "completed"})
@@ -115,6 +172,410 @@ class TestClassify:
             assert outcome is Outcome.PENDING
         else:
             assert outcome is Outcome.FAILED
+
+    @pytest.mark.parametrize("state", list(ActivityState))
+    def test_known_states_ignore_the_unknown_state_arguments(self, state):
+        plain = classify(activity(state.value))
+        assert classify(activity(state.value), unknown_since=T0 - 10_000, now=T0, unknown_state_grace=1) == plain
+        assert classify(activity(state.value), unknown_since=T0, now=T0, unknown_state_grace=10_000) == plain
+
+
+class TestClassifyUnknownState:
+    @pytest.mark.parametrize("state", ["paused", "COMPLETED", "Completed", "", "complete", 3, ["completed"]])
+    def test_unknown_state_fails_without_grace(self, state):
+        verdict = classify(activity(state))
+        assert verdict == Verdict(
+            "act-123", Outcome.FAILED, f"Activity act-123 reports an unknown state {state!r} (for 0 s)."
+        )
+
+    @pytest.mark.parametrize("body", [{"activity_id": "act-123"}, {"activity_id": "act-123", "state": None}])
+    def test_missing_state_is_unknown(self, body):
+        assert classify(body).message == "Activity act-123 reports an unknown state None (for 0 s)."
+        pending = classify(body, unknown_since=T0, now=T0, unknown_state_grace=GRACE)
+        assert pending.outcome is Outcome.PENDING
+
+    @pytest.mark.parametrize("waited", [0.0, 1.0, 299.9])
+    def test_pending_within_the_grace(self, waited):
+        verdict = classify(activity("paused"), unknown_since=T0, now=T0 + waited, unknown_state_grace=GRACE)
+        assert verdict == Verdict(
+            "act-123", Outcome.PENDING, "Activity act-123 reports an unknown state 'paused'; waiting up to 300 s."
+        )
+
+    @pytest.mark.parametrize(("waited", "shown"), [(300.0, "300"), (300.4, "300"), (86_400.0, "86400")])
+    def test_fails_once_the_grace_is_used_up(self, waited, shown):
+        verdict = classify(activity("paused"), unknown_since=T0, now=T0 + waited, unknown_state_grace=GRACE)
+        assert verdict == Verdict(
+            "act-123", Outcome.FAILED, f"Activity act-123 reports an unknown state 'paused' (for {shown} s)."
+        )
+
+    @pytest.mark.parametrize(("unknown_since", "now"), [(None, None), (T0, None), (None, T0)])
+    def test_without_a_start_or_a_clock_the_wait_is_zero(self, unknown_since, now):
+        within = classify(activity("paused"), unknown_since=unknown_since, now=now, unknown_state_grace=GRACE)
+        assert within.outcome is Outcome.PENDING
+        without = classify(activity("paused"), unknown_since=unknown_since, now=now, unknown_state_grace=0.0)
+        assert without.outcome is Outcome.FAILED
+        assert without.message.endswith("(for 0 s).")
+
+
+def poll(*bodies: dict) -> dict[str, dict]:
+    """One poll's answer, keyed by activity id as activities_flow returns it."""
+    return {body["activity_id"]: body for body in bodies}
+
+
+def done(activity_id: str, **status) -> dict:
+    return {"activity_id": activity_id, "state": "completed", "percent_done": 100, "status": status}
+
+
+def running(activity_id: str, state: str = "processing", **extra) -> dict:
+    return {"activity_id": activity_id, "state": state, "percent_done": 50, **extra}
+
+
+class TestActivityWatch:
+    def test_defaults(self):
+        watch = ActivityWatch(["a", "b"])
+        assert watch.unknown_state_grace == DEFAULT_UNKNOWN_STATE_GRACE
+        assert watch.pending == ["a", "b"]
+        assert watch.summaries == []
+        assert watch.done == {} and watch.unknown_since == {}
+
+    def test_several_polls_of_several_activities(self):
+        watch = ActivityWatch(["a", "b", "c"])
+
+        step = watch.observe(poll(running("a"), running("b", "initialized"), running("c")), now=T0)
+        assert step.outcome is Outcome.PENDING
+        assert step.message == "3 of 3 activity(ies) pending."
+        assert step.lines == [
+            "Activity a is processing (50% done; no counts yet).",
+            "Activity b is initialized (50% done; no counts yet).",
+            "Activity c is processing (50% done; no counts yet).",
+        ]
+        assert watch.pending == ["a", "b", "c"] and watch.summaries == []
+
+        # c completes first
+        step = watch.observe(poll(running("a"), running("b"), done("c", person_count=5)), now=T0 + 10)
+        assert step == Step(
+            Outcome.PENDING,
+            "2 of 3 activity(ies) pending.",
+            [
+                "Activity a is processing (50% done; no counts yet).",
+                "Activity b is processing (50% done; no counts yet).",
+                "Activity c is completed (100% done; person_count 5).",
+            ],
+        )
+        assert watch.pending == ["a", "b"]
+        assert [s["activity_id"] for s in watch.summaries] == ["c"]
+
+        # then b; the poll need not carry c any more, and c is not looked at again
+        step = watch.observe(poll(running("a"), done("b", person_count=4)), now=T0 + 20)
+        assert step.outcome is Outcome.PENDING
+        assert step.message == "1 of 3 activity(ies) pending."
+        assert len(step.lines) == 2  # one line per activity pending at the start of the poll
+        assert watch.pending == ["a"]
+
+        step = watch.observe(poll(done("a", person_count=3)), now=T0 + 30)
+        assert step == Step(
+            Outcome.SUCCEEDED, "3 activity(ies) completed.", ["Activity a is completed (100% done; person_count 3)."]
+        )
+        assert watch.pending == []
+        # summaries follow activity_ids, not the order of completion
+        assert [s["activity_id"] for s in watch.summaries] == ["a", "b", "c"]
+        assert [s["person_count"] for s in watch.summaries] == [3, 4, 5]
+        assert watch.summaries[0] == summarize(done("a", person_count=3))
+
+    def test_all_done_in_one_poll(self):
+        watch = ActivityWatch(["x", "y"])
+        step = watch.observe(poll(done("y"), done("x")), now=T0)
+        assert step.outcome is Outcome.SUCCEEDED
+        assert step.message == "2 activity(ies) completed."
+        assert [line.split()[1] for line in step.lines] == ["x", "y"]  # in the order of activity_ids
+        assert [s["activity_id"] for s in watch.summaries] == ["x", "y"]
+
+    def test_no_activities(self):
+        step = ActivityWatch([]).observe({}, now=T0)
+        assert step == Step(Outcome.SUCCEEDED, "0 activity(ies) completed.", [])
+
+    def test_lines_are_the_verdict_messages(self):
+        bodies = [running("a", status={"items_total_count": 3}), done("b", error_count=1), running("c", "initialized")]
+        step = ActivityWatch(["a", "b", "c"]).observe(poll(*bodies), now=T0)
+        assert step.lines == [classify(body).message for body in bodies]
+
+    def test_a_failure_stops_at_once(self):
+        watch = ActivityWatch(["a", "b", "c"])
+        step = watch.observe(
+            poll(done("a"), running("b", "failed", activity_errors=["file is empty"]), done("c")), now=T0
+        )
+        assert step.outcome is Outcome.FAILED
+        assert step.message == "Activity b ended failed: file is empty"
+        assert step.lines == ["Activity a is completed (100% done; no counts yet).", step.message]
+        # what completed before the failure is kept; what came after was not looked at
+        assert list(watch.done) == ["a"]
+        assert watch.pending == ["b", "c"]
+
+    @pytest.mark.parametrize("state", ["failed", "cancelled", "timed_out"])
+    def test_a_failure_after_earlier_polls(self, state):
+        watch = ActivityWatch(["a", "b"])
+        assert watch.observe(poll(running("a"), running("b")), now=T0).outcome is Outcome.PENDING
+        step = watch.observe(poll(running("a"), running("b", state)), now=T0 + 5)
+        assert step.outcome is Outcome.FAILED
+        assert step.message == f"Activity b ended {state}."
+        assert len(step.lines) == 2
+
+    def test_known_states_record_no_unknown_since(self):
+        watch = ActivityWatch(["a"])
+        watch.observe(poll(running("a", updated_at=iso(-10_000))), now=T0)
+        assert watch.unknown_since == {}
+
+
+class TestActivityWatchUnknownState:
+    def test_pending_within_the_grace_then_failing(self):
+        watch = ActivityWatch(["a"], unknown_state_grace=GRACE)
+        step = watch.observe(poll(running("a", "queued")), now=T0)
+        assert step.outcome is Outcome.PENDING
+        assert step.lines == ["Activity a reports an unknown state 'queued'; waiting up to 300 s."]
+        assert watch.unknown_since == {"a": T0}
+
+        assert watch.observe(poll(running("a", "queued")), now=T0 + 299).outcome is Outcome.PENDING
+        assert watch.unknown_since == {"a": T0}  # first seen is kept
+
+        step = watch.observe(poll(running("a", "queued")), now=T0 + 300)
+        assert step.outcome is Outcome.FAILED
+        assert step.message == "Activity a reports an unknown state 'queued' (for 300 s)."
+
+    def test_an_unknown_state_that_resolves_by_itself(self):
+        watch = ActivityWatch(["a"], unknown_state_grace=GRACE)
+        assert watch.observe(poll(running("a", "queued")), now=T0).outcome is Outcome.PENDING
+        assert watch.observe(poll(done("a")), now=T0 + 100).outcome is Outcome.SUCCEEDED
+
+    def test_zero_grace_fails_on_the_first_poll(self):
+        step = ActivityWatch(["a"], unknown_state_grace=0).observe(poll(running("a", "queued")), now=T0)
+        assert step.outcome is Outcome.FAILED
+
+    def test_grace_counts_from_updated_at_when_it_is_earlier(self):
+        watch = ActivityWatch(["a"], unknown_state_grace=GRACE)
+        step = watch.observe(poll(running("a", "queued", updated_at=iso(-100))), now=T0)
+        assert step.outcome is Outcome.PENDING
+        assert watch.unknown_since == {"a": T0 - 100}
+        assert watch.observe(poll(running("a", "queued", updated_at=iso(-100))), now=T0 + 199).outcome is (
+            Outcome.PENDING
+        )
+        step = watch.observe(poll(running("a", "queued", updated_at=iso(-100))), now=T0 + 200)
+        assert step.outcome is Outcome.FAILED
+        assert step.message.endswith("(for 300 s).")
+
+    def test_an_old_updated_at_fails_on_the_first_poll(self):
+        """A task that starts waiting (or resumes) long after the state appeared does not wait again."""
+        watch = ActivityWatch(["a"], unknown_state_grace=GRACE)
+        step = watch.observe(poll(running("a", "queued", updated_at=iso(-3600))), now=T0)
+        assert step.outcome is Outcome.FAILED
+        assert step.message == "Activity a reports an unknown state 'queued' (for 3600 s)."
+
+    def test_grace_counts_from_first_seen_when_updated_at_is_later(self):
+        watch = ActivityWatch(["a"], unknown_state_grace=GRACE)
+        watch.observe(poll(running("a", "queued", updated_at=iso(0))), now=T0)
+        # the API bumps updated_at on every poll; the start does not move
+        watch.observe(poll(running("a", "queued", updated_at=iso(250))), now=T0 + 250)
+        assert watch.unknown_since == {"a": T0}
+        step = watch.observe(poll(running("a", "queued", updated_at=iso(300))), now=T0 + 300)
+        assert step.outcome is Outcome.FAILED
+
+    def test_updated_at_in_the_future_is_ignored(self):
+        watch = ActivityWatch(["a"], unknown_state_grace=GRACE)
+        watch.observe(poll(running("a", "queued", updated_at=iso(+3600))), now=T0)
+        assert watch.unknown_since == {"a": T0}
+
+    def test_an_earlier_updated_at_on_a_later_poll_moves_the_start_back(self):
+        watch = ActivityWatch(["a"], unknown_state_grace=GRACE)
+        watch.observe(poll(running("a", "queued")), now=T0)
+        watch.observe(poll(running("a", "queued", updated_at=iso(-50))), now=T0 + 10)
+        assert watch.unknown_since == {"a": T0 - 50}
+
+    @pytest.mark.parametrize("suffix", ["Z", "+00:00", ".250Z", ".250+00:00"])
+    def test_updated_at_formats(self, suffix):
+        watch = ActivityWatch(["a"], unknown_state_grace=GRACE)
+        watch.observe(poll(running("a", "queued", updated_at=iso(-100, suffix))), now=T0)
+        expected = T0 - 100 + (0.25 if suffix.startswith(".250") else 0.0)
+        assert watch.unknown_since["a"] == pytest.approx(expected)
+
+    def test_updated_at_with_another_offset(self):
+        watch = ActivityWatch(["a"], unknown_state_grace=GRACE)
+        # 13:58:20 at +02:00 is 11:58:20 UTC, 100 s before T0
+        watch.observe(poll(running("a", "queued", updated_at="2030-01-01T13:58:20+02:00")), now=T0)
+        assert watch.unknown_since == {"a": T0 - 100}
+
+    @pytest.mark.parametrize(
+        "updated_at",
+        [None, "", "yesterday", "2030-13-45T00:00:00Z", "not-a-dateZ", 1_800_000_000, 17.5, ["2030-01-01"], {}],
+    )
+    def test_bad_or_missing_updated_at_counts_from_first_seen(self, updated_at):
+        watch = ActivityWatch(["a"], unknown_state_grace=GRACE)
+        body = running("a", "queued")
+        if updated_at is not None:
+            body["updated_at"] = updated_at
+        assert watch.observe(poll(body), now=T0).outcome is Outcome.PENDING
+        assert watch.unknown_since == {"a": T0}
+        assert watch.observe(poll(body), now=T0 + 299).outcome is Outcome.PENDING
+        assert watch.observe(poll(body), now=T0 + 300).outcome is Outcome.FAILED
+
+    def test_each_activity_has_its_own_start(self):
+        watch = ActivityWatch(["a", "b", "c"], unknown_state_grace=GRACE)
+        step = watch.observe(poll(running("a", "queued"), running("b"), running("c")), now=T0)
+        assert step.outcome is Outcome.PENDING
+        step = watch.observe(poll(running("a", "queued"), running("b", "queued"), running("c")), now=T0 + 200)
+        assert step.outcome is Outcome.PENDING
+        assert watch.unknown_since == {"a": T0, "b": T0 + 200}
+        step = watch.observe(poll(running("a", "queued"), running("b", "queued"), running("c")), now=T0 + 300)
+        assert step.outcome is Outcome.FAILED
+        assert step.message.startswith("Activity a reports an unknown state")
+        assert len(step.lines) == 1
+
+    def test_missing_state_is_unknown(self):
+        watch = ActivityWatch(["a"], unknown_state_grace=GRACE)
+        step = watch.observe(poll({"activity_id": "a"}), now=T0)
+        assert step.outcome is Outcome.PENDING
+        assert step.lines == ["Activity a reports an unknown state None; waiting up to 300 s."]
+
+    def test_grace_restarts_after_a_known_state(self):
+        watch = ActivityWatch(["a"], unknown_state_grace=GRACE)
+        watch.observe(poll(running("a", "queued")), now=T0)
+        watch.observe(poll(running("a")), now=T0 + 100)
+        step = watch.observe(poll(running("a", "queued")), now=T0 + 1000)
+        assert step.outcome is Outcome.PENDING
+
+    @pytest.mark.parametrize("state", [["completed"], {"name": "completed"}])
+    def test_unhashable_state_is_an_unknown_state(self, state):
+        watch = ActivityWatch(["a"], unknown_state_grace=GRACE)
+        step = watch.observe(poll(running("a", state)), now=T0)
+        assert step.outcome is Outcome.PENDING
+
+
+def summary(person: int | None = None, errors: int | None = None, **extra) -> dict:
+    body: dict = {"activity_id": "x", "state": "completed", "activity_errors": [], **extra}
+    if person is not None:
+        body["person_count"] = person
+    if errors is not None:
+        body["error_count"] = errors
+    return body
+
+
+UNSUB_NONE = "0 not added to lists because they unsubscribed."
+
+
+class TestEvaluateResults:
+    def test_no_activities(self):
+        assert evaluate_results([]) == (True, f"0 of 0 contact(s) rejected by the API (0.0%); {UNSUB_NONE}")
+        assert evaluate_results([], max_error_rate=0.0, fail_on_errors=True)[0] is True
+
+    @pytest.mark.parametrize(
+        "summaries",
+        [[summary()], [summary(0, 0)], [summary(items_total_count=0)], [summary(None, None, person_count=None)]],
+    )
+    def test_zero_totals(self, summaries):
+        passed, sentence = evaluate_results(summaries, max_error_rate=0.0, fail_on_errors=True)
+        assert passed is True
+        assert sentence.startswith("0 of 0 contact(s) rejected by the API (0.0%)")
+
+    def test_only_items_total_count(self):
+        passed, sentence = evaluate_results([summary(items_total_count=40)], max_error_rate=0.0)
+        assert (passed, sentence) == (True, f"0 of 40 contact(s) rejected by the API (0.0%); {UNSUB_NONE}")
+
+    def test_person_and_error_counts_win_over_items_total_count(self):
+        passed, sentence = evaluate_results([summary(8, 2, items_total_count=999)])
+        assert (passed, sentence) == (True, f"2 of 10 contact(s) rejected by the API (20.0%); {UNSUB_NONE}")
+
+    @pytest.mark.parametrize(
+        ("body", "total"),
+        [(summary(person=7), 7), (summary(errors=3), 3), (summary(errors=3, items_total_count=50), 3)],
+    )
+    def test_either_counter_alone_is_used(self, body, total):
+        assert f"of {total} contact(s)" in evaluate_results([body])[1]
+
+    def test_counts_are_summed_over_activities(self):
+        summaries = [summary(8, 2), summary(items_total_count=30), summary(0, 10, cannot_add_to_list_count=4)]
+        passed, sentence = evaluate_results(summaries)
+        assert passed is True
+        assert sentence == (
+            "12 of 50 contact(s) rejected by the API (24.0%); 4 not added to lists because they unsubscribed."
+        )
+
+    def test_fail_on_errors(self):
+        passed, sentence = evaluate_results([summary(9, 1)], fail_on_errors=True)
+        assert passed is False
+        assert sentence == f"fail_on_errors is set and 1 of 10 contact(s) rejected by the API (10.0%); {UNSUB_NONE}"
+
+    def test_fail_on_errors_without_errors_passes(self):
+        assert evaluate_results([summary(10, 0)], fail_on_errors=True)[0] is True
+
+    def test_fail_on_errors_is_reported_before_the_rate(self):
+        passed, sentence = evaluate_results([summary(0, 5)], max_error_rate=0.1, fail_on_errors=True)
+        assert passed is False
+        assert sentence.startswith("fail_on_errors is set and 5 of 5")
+
+    @pytest.mark.parametrize(
+        ("person", "errors", "max_rate"),
+        [(9, 1, 0.1), (90, 10, 0.1), (2, 1, 1 / 3), (0, 4, 1.0), (10, 0, 0.0), (3, 1, 0.25)],
+    )
+    def test_a_rate_equal_to_max_error_rate_passes(self, person, errors, max_rate):
+        assert evaluate_results([summary(person, errors)], max_error_rate=max_rate)[0] is True
+
+    @pytest.mark.parametrize(
+        ("person", "errors", "max_rate"), [(8, 2, 0.1), (899, 101, 0.1), (9, 1, 0.0), (99_999, 1, 0.0)]
+    )
+    def test_a_rate_above_max_error_rate_fails(self, person, errors, max_rate):
+        passed, sentence = evaluate_results([summary(person, errors)], max_error_rate=max_rate)
+        assert passed is False
+        assert sentence.startswith(f"The error rate is above max_error_rate={max_rate:.1%}: {errors} of ")
+
+    def test_rate_message(self):
+        passed, sentence = evaluate_results([summary(8, 2)], max_error_rate=0.1)
+        assert (passed, sentence) == (
+            False,
+            f"The error rate is above max_error_rate=10.0%: 2 of 10 contact(s) rejected by the API (20.0%); "
+            f"{UNSUB_NONE}",
+        )
+
+    def test_without_thresholds_everything_passes(self):
+        assert evaluate_results([summary(0, 100)])[0] is True
+
+    def test_unsubscribed_contacts_are_reported_not_failed(self):
+        summaries = [summary(10, 0, cannot_add_to_list_count=6), summary(5, 0, cannot_add_to_list_count=None)]
+        passed, sentence = evaluate_results(summaries, max_error_rate=0.0, fail_on_errors=True)
+        assert passed is True
+        assert sentence == (
+            "0 of 15 contact(s) rejected by the API (0.0%); 6 not added to lists because they unsubscribed."
+        )
+
+    def test_first_activity_error_is_quoted(self):
+        summaries = [
+            summary(5, 0, activity_errors=[]),
+            summary(3, 2, activity_errors=["row 3: invalid email", "row 4: invalid phone"]),
+            summary(3, 1, activity_errors=["row 9: later"]),
+        ]
+        passed, sentence = evaluate_results(summaries)
+        assert passed is True
+        assert sentence.endswith(f"{UNSUB_NONE} First error: row 3: invalid email")
+        assert "row 4" not in sentence and "row 9" not in sentence
+        failed, message = evaluate_results(summaries, fail_on_errors=True)
+        assert failed is False
+        assert message.endswith("First error: row 3: invalid email")
+
+    def test_no_first_error_without_activity_errors(self):
+        assert "First error" not in evaluate_results([summary(5, 1), {"person_count": 2}])[1]
+
+    def test_works_on_summarize_output(self):
+        bodies = [
+            {
+                "activity_id": "a",
+                "state": "completed",
+                "status": {"items_total_count": 10, "person_count": 7, "error_count": 3},
+                "activity_errors": [{"message": "bad email", "row": 2}],
+            },
+            {"activity_id": "b", "state": "completed", "status": {"items_total_count": 10}},
+        ]
+        passed, sentence = evaluate_results([summarize(b) for b in bodies], max_error_rate=0.15)
+        assert passed is True  # 3 of 20
+        assert sentence.startswith("3 of 20 contact(s) rejected by the API (15.0%)")
+        assert sentence.endswith("First error: {'message': 'bad email', 'row': 2}")
+        assert evaluate_results([summarize(b) for b in bodies], max_error_rate=0.14)[0] is False
 
 
 class TestSummarize:
@@ -141,7 +602,13 @@ class TestSummarize:
         assert json.loads(json.dumps(summary)) == summary
 
     def test_known_counters(self):
-        assert set(STATUS_COUNTERS) >= {"items_total_count", "items_completed_count", "error_count"}
+        assert set(STATUS_COUNTERS) >= {
+            "items_total_count",
+            "items_completed_count",
+            "person_count",
+            "error_count",
+            "cannot_add_to_list_count",
+        }
 
     def test_only_present_counters_are_kept(self):
         summary = summarize({"activity_id": "a", "state": "processing", "status": {"items_total_count": 10}})
@@ -176,7 +643,6 @@ class TestSummarize:
     def test_errors_become_strings(self):
         summary = summarize({"activity_errors": [{"message": "bad", "row": 3}, 42]})
         assert summary["activity_errors"] == [str({"message": "bad", "row": 3}), "42"]
-        assert all(isinstance(e, str) for e in summary["activity_errors"])
 
     def test_empty_body(self):
         assert summarize({}) == {

@@ -7,9 +7,17 @@ import random
 
 import pytest
 
+from cc_provider.exceptions import (
+    ActivityFailedError,
+    ActivityNotFoundError,
+    ConstantContactApiError,
+    ConstantContactAuthError,
+    ConstantContactQuotaExceededError,
+    ConstantContactTransportError,
+)
 from cc_provider.hooks import retry
-from cc_provider.hooks.retry import RetryPolicy, is_retryable, retry_after_seconds
-from cc_provider.hooks.wire import HttpResponse, TransportFailure
+from cc_provider.hooks.retry import RetryPolicy, is_retryable, is_transient_error, retry_after_seconds
+from cc_provider.hooks.wire import HttpRequest, HttpResponse, TransportFailure, api_error
 
 
 def response(status: int, body: object = None, headers: dict[str, str] | None = None) -> HttpResponse:
@@ -150,3 +158,52 @@ class TestRetryPolicyDelay:
         monkeypatch.setattr(retry.random, "uniform", lambda low, high: (low, high))
         policy = RetryPolicy(backoff_base=2.0, backoff_max=60.0)
         assert policy.delay(2, TransportFailure("ReadTimeout")) == (2.0, 4.0)
+
+
+def api_failure(status: int, body: object = None) -> ConstantContactApiError:
+    """The error the hook raises for an API answer (a quota 429 gets its own type), built as the flows do."""
+    request = HttpRequest("GET", "https://api.cc.email/v3/activities/a1")
+    return api_error(request, response(status, body))
+
+
+class TestIsTransientError:
+    def test_transport_error(self):
+        assert is_transient_error(ConstantContactTransportError("GET /v3/activities failed after 6 attempts")) is True
+
+    @pytest.mark.parametrize("status", [500, 502, 503, 504])
+    def test_server_errors(self, status):
+        assert is_transient_error(api_failure(status, [{"error_key": "server.error", "error_message": "down"}]))
+        assert is_transient_error(ConstantContactApiError(status, None, "down")) is True
+
+    @pytest.mark.parametrize(
+        "body", [{"error_key": "throttled", "error_message": "Too many requests"}, None], ids=["throttled", "no-body"]
+    )
+    def test_throttled_429(self, body):
+        error = api_failure(429, body)
+        assert type(error) is ConstantContactApiError
+        assert is_transient_error(error) is True
+
+    def test_quota_exceeded_429(self):
+        error = api_failure(429, {"error_key": "quota_exceeded", "error_message": "Daily quota reached"})
+        assert isinstance(error, ConstantContactQuotaExceededError)
+        assert is_transient_error(error) is False
+        assert is_transient_error(ConstantContactQuotaExceededError(429, "quota_exceeded", "quota")) is False
+
+    @pytest.mark.parametrize("status", [400, 401, 403, 404, 409, 422, 501])
+    def test_other_statuses(self, status):
+        assert is_transient_error(api_failure(status, [{"error_key": "x", "error_message": "y"}])) is False
+
+    @pytest.mark.parametrize(
+        "error",
+        [
+            ValueError("bad input"),
+            KeyError("activity_id"),
+            RuntimeError("boom"),
+            ActivityNotFoundError("Activity a1 was not found. Constant Contact keeps ... 10 days"),
+            ActivityFailedError("Activity a1 ended failed."),
+            ConstantContactAuthError("invalid_grant"),
+        ],
+        ids=lambda e: type(e).__name__,
+    )
+    def test_other_errors(self, error):
+        assert is_transient_error(error) is False
