@@ -24,6 +24,10 @@ class JsonImportBatch:
     def contact_count(self) -> int:
         return len(self.row_numbers)
 
+    def source_row(self, line: int) -> int | None:
+        """Return the source row of the API's ``Line <line>`` (1-based position in ``import_data``), or ``None``."""
+        return self.row_numbers[line - 1] if 1 <= line <= len(self.row_numbers) else None
+
 
 def _dumps(value: Any) -> bytes:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode("utf-8")

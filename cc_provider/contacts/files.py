@@ -1,4 +1,7 @@
-"""Streaming readers and writers for contact files (JSON arrays, JSON Lines, rejects CSV)."""
+"""Streaming readers and writers for contact files (JSON arrays, JSON Lines, rejects CSV).
+
+CSV contact files are read by :mod:`cc_provider.contacts.csv_files`.
+"""
 
 from __future__ import annotations
 
@@ -10,14 +13,15 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
 
-from cc_provider.contacts.records import Rejected
+from cc_provider.contacts.errors import ContactFileError
+from cc_provider.contacts.rules import Rejected
+
+__all__ = ["REJECTS_HEADER", "ContactFileError", "RejectsWriter", "iter_json_records", "spreadsheet_safe"]
 
 CHUNK_CHARS = 1 << 16
 REJECTS_HEADER = ("row_number", "column", "value", "reason")
-
-
-class ContactFileError(ValueError):
-    """A contact file cannot be read; the message names the file and the record or line."""
+#: A cell starting with one of these is a formula in spreadsheet programs (CSV injection).
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 
 
 def iter_json_records(path: str | os.PathLike[str]) -> Iterator[dict[str, Any]]:
@@ -118,19 +122,34 @@ def _as_object(path: Path, value: Any, where: str) -> dict[str, Any]:
     return value
 
 
-class RejectsWriter:
-    """Write rejected rows to a CSV file (``row_number, column, value, reason``) as they come."""
+def spreadsheet_safe(text: str) -> str:
+    """Prefix ``'`` to text a spreadsheet would run as a formula (starting with ``= + - @``, tab or CR)."""
+    return "'" + text if text.startswith(FORMULA_PREFIXES) else text
 
-    def __init__(self, path: str | os.PathLike[str]) -> None:
+
+class RejectsWriter:
+    """
+    Write rejected rows to a CSV file (``row_number, column, value, reason``) as they come.
+
+    Columns and values that a spreadsheet would take for a formula (``= + - @``, tab, CR) are written
+    with a leading ``'`` (see :func:`spreadsheet_safe`), so opening the file never runs user data.
+    With ``append=True`` rows are added to an existing file (e.g. the API's errors after the local ones).
+    """
+
+    def __init__(self, path: str | os.PathLike[str], *, append: bool = False) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._handle = self.path.open("w", newline="", encoding="utf-8")
+        has_header = append and self.path.exists() and self.path.stat().st_size > 0
+        self._handle = self.path.open("a" if append else "w", newline="", encoding="utf-8")
         self._writer = csv.writer(self._handle)
-        self._writer.writerow(REJECTS_HEADER)
+        if not has_header:
+            self._writer.writerow(REJECTS_HEADER)
         self.count = 0
 
     def write(self, rejected: Rejected) -> None:
-        self._writer.writerow((rejected.row_number, rejected.column, rejected.value, rejected.reason))
+        self._writer.writerow(
+            (rejected.row_number, spreadsheet_safe(rejected.column), spreadsheet_safe(rejected.value), rejected.reason)
+        )
         self.count += 1
 
     def close(self) -> None:

@@ -2,61 +2,143 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
 from typing import Any
 
-from cc_provider.contacts.fields import import_name
+from cc_provider.contacts.errors import ContactFileError
+from cc_provider.contacts.fields import DEFAULT_V2_CUSTOM_FIELD
+from cc_provider.contacts.plan import INT_FIELDS, ColumnPlan, ColumnPlanError
+from cc_provider.contacts.rules import NOT_TEXT, Rejected
 
-INT_FIELDS = frozenset({"birthday_month", "birthday_day"})
+__all__ = ["INT_FIELDS", "RecordFormatter", "Rejected", "as_text", "format_record", "iter_formatted"]
+
+#: Distinct key sets whose plans are kept; records with more varied keys rebuild plans as they go.
+MAX_CACHED_PLANS = 256
 
 
-@dataclass(frozen=True)
-class Rejected:
-    """A source row that was not sent, and why."""
+class NotText(ValueError):
+    """A record value that is neither text, a number nor a date (e.g. a list)."""
 
-    row_number: int
-    column: str
-    value: str
-    reason: str
+
+def as_text(value: Any) -> str:
+    """
+    Return a record value as import text.
+
+    ``None`` is blank; whole numbers lose their ``.0``; dates become ``YYYY-MM-DD``. Lists, objects
+    and other types raise :class:`NotText`.
+    """
+    if isinstance(value, str):
+        return value
+    if value is None:
+        return ""
+    if isinstance(value, bool | int):
+        return str(value)
+    if isinstance(value, float | Decimal):
+        if math.isfinite(value) and value == int(value):
+            return str(int(value))
+        return str(value)
+    if isinstance(value, datetime):
+        return value.date().isoformat()
+    if isinstance(value, date):
+        return value.isoformat()
+    raise NotText(type(value).__name__)
+
+
+class RecordFormatter:
+    """
+    Check mappings (JSON records, query rows) by the API's rules, with one plan per distinct set of keys.
+
+    :param column_map: source key -> import name (``None`` drops it).
+    :param v2_custom_field: template for V2 "Custom Field N" keys (``None``: drop them).
+    :param today: the date the anniversary rules count from (default: the current date).
+    :param source_name: how error messages name the source (a file name, or ``records``).
+    """
+
+    def __init__(
+        self,
+        column_map: Mapping[str, str | None] | None = None,
+        *,
+        v2_custom_field: str | None = DEFAULT_V2_CUSTOM_FIELD,
+        today: date | None = None,
+        source_name: str = "records",
+    ) -> None:
+        self.column_map = column_map
+        self.v2_custom_field = v2_custom_field
+        self.today = today
+        self.source_name = source_name
+        self._plans: dict[tuple[Any, ...], ColumnPlan] = {}
+        self._custom_fields: frozenset[str] = frozenset()
+
+    def plan_for(self, row_number: int, row: Mapping[str, Any]) -> ColumnPlan:
+        """Return the plan for the keys of ``row``; raise :class:`ContactFileError` if they are ambiguous."""
+        keys = tuple(row)
+        plan = self._plans.get(keys)
+        if plan is None:
+            try:
+                plan = ColumnPlan(
+                    keys, column_map=self.column_map, v2_custom_field=self.v2_custom_field, today=self.today
+                )
+            except ColumnPlanError as err:
+                raise ContactFileError(f"{self.source_name}: row {row_number}: {err}.") from None
+            if len(self._plans) < MAX_CACHED_PLANS:
+                self._plans[keys] = plan
+            self._custom_fields |= plan.custom_fields
+        return plan
+
+    def custom_fields_seen(self) -> frozenset[str]:
+        """Return the custom field names (without ``cf:``) of the keys seen so far."""
+        return self._custom_fields
+
+    def check(self, row_number: int, row: Mapping[str, Any]) -> tuple[ColumnPlan, list[str], list[Rejected]]:
+        """Return the row's plan, its checked values (aligned with ``plan.columns``) and its problems (if any)."""
+        plan = self.plan_for(row_number, row)
+        fields = list(row.values())
+        for index in plan.read_indexes:
+            value = fields[index]
+            if type(value) is not str:
+                try:
+                    fields[index] = as_text(value)
+                except NotText as err:
+                    reason = f"must be text, a number or a date, not {err}"
+                    return plan, [], [Rejected(row_number, plan.header[index], str(value), reason, NOT_TEXT)]
+        values = plan.clean(fields, line_breaks=True)
+        if plan.passes(values):
+            return plan, values, []
+        return plan, values, plan.problems(row_number, values)
 
 
 def format_record(
-    row_number: int, row: Mapping[str, Any], column_map: dict[str, str] | None = None
+    row_number: int,
+    row: Mapping[str, Any],
+    column_map: Mapping[str, str | None] | None = None,
+    *,
+    v2_custom_field: str | None = DEFAULT_V2_CUSTOM_FIELD,
+    today: date | None = None,
 ) -> dict[str, Any] | Rejected:
     """
-    Map one source row to an import record.
+    Map one source row to an import record, or return its first problem.
 
     Blank values are left out (in Constant Contact a blank field never clears stored data), unknown
-    columns are ignored, and a row with neither an email nor an SMS number is rejected.
+    columns are ignored, and every value is checked by the API's rules (see :mod:`.rules`).
     """
-    record: dict[str, Any] = {}
-    for column, value in row.items():
-        key = import_name(str(column), column_map)
-        if key is None or value is None:
-            continue
-        text = value.strip() if isinstance(value, str) else value
-        if text == "":
-            continue
-        if key in INT_FIELDS:
-            try:
-                if isinstance(text, bool) or (isinstance(text, float) and not text.is_integer()):
-                    raise ValueError(text)
-                text = int(text)
-            except (TypeError, ValueError, OverflowError):
-                return Rejected(row_number, str(column), str(value), f"{key} must be a whole number")
-        elif not isinstance(text, str):
-            text = str(text)
-        record[key] = text
-    if "email" not in record and "sms_number" not in record:
-        email_column = next((str(c) for c in row if import_name(str(c), column_map) == "email"), "email")
-        return Rejected(row_number, email_column, "", "no email address (and no sms_number)")
-    return record
+    formatter = RecordFormatter(column_map, v2_custom_field=v2_custom_field, today=today)
+    plan, values, problems = formatter.check(row_number, row)
+    return problems[0] if problems else plan.record(values)
 
 
 def iter_formatted(
-    rows: Iterable[Mapping[str, Any]], column_map: dict[str, str] | None = None, first_row_number: int = 1
+    rows: Iterable[Mapping[str, Any]],
+    column_map: Mapping[str, str | None] | None = None,
+    first_row_number: int = 1,
+    *,
+    v2_custom_field: str | None = DEFAULT_V2_CUSTOM_FIELD,
+    today: date | None = None,
 ) -> Iterator[tuple[int, dict[str, Any] | Rejected]]:
-    """Yield ``(row_number, record or Rejected)`` for each row, numbering from ``first_row_number``."""
+    """Yield ``(row_number, record or first Rejected)`` for each row, numbering from ``first_row_number``."""
+    formatter = RecordFormatter(column_map, v2_custom_field=v2_custom_field, today=today)
     for row_number, row in enumerate(rows, start=first_row_number):
-        yield row_number, format_record(row_number, row, column_map)
+        plan, values, problems = formatter.check(row_number, row)
+        yield row_number, (problems[0] if problems else plan.record(values))

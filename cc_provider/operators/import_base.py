@@ -1,17 +1,29 @@
-"""What every bulk-import operator does: submit requests once, record them, and optionally wait."""
+"""
+What every bulk-import operator does.
+
+1. Read the source through :func:`cc_provider.contacts.prepare_import` (mapping, the API's checks,
+   deduplication, rejects written with a reason) and stage the requests in a temporary directory.
+2. Check before anything is sent: the reject rate, and the custom fields the ``cf:`` columns name.
+3. Submit each request once, recording it so that a retry never posts it again.
+4. Optionally wait for the activities, then account for every row.
+"""
 
 from __future__ import annotations
 
+import os
+import tempfile
 import time
 from abc import abstractmethod
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from airflow.sdk import BaseOperator, Context, conf
 
 from cc_provider.activity import DEFAULT_UNKNOWN_STATE_GRACE
-from cc_provider.contacts.files import RejectsWriter
+from cc_provider.contacts import PreparedImport, RejectsWriter, map_activity_errors, missing_custom_fields
+from cc_provider.contacts.rules import Rejected
+from cc_provider.exceptions import ConstantContactError
 from cc_provider.hooks.constant_contact import ConstantContactHook
 from cc_provider.operators.activity_wait import ActivityWaitMixin
 from cc_provider.operators.submissions import SubmissionLedger, fingerprint
@@ -21,27 +33,36 @@ SUBMISSION_KEY = "submission_summary"
 DEFAULT_WAIT_TIMEOUT = 24 * 3600.0
 
 
-@dataclass(frozen=True)
-class ImportRequest:
-    """One request's payload (bytes of a JSON body or a CSV file path) and how many contacts it holds."""
+class TooManyRejectsError(ConstantContactError):
+    """More rows failed the local checks than ``max_reject_rate`` allows; nothing was sent."""
 
-    payload: Any
+
+@dataclass
+class ImportRequest:
+    """One staged request: its payload file, size, and the source row of each contact, in order."""
+
+    path: str | None
     contact_count: int
     size_bytes: int
+    file_name: str
+    chunk: Any = field(repr=False, default=None)  # CsvChunk or JsonImportBatch, to map "Line N" errors
 
 
 class ConstantContactImportBaseOperator(ActivityWaitMixin, BaseOperator):
     """
-    Submit an import split into requests, each recorded before the next, then optionally wait.
-
-    A retry of the task re-attaches to the requests an earlier try posted (see
-    :mod:`cc_provider.operators.submissions`) instead of posting them again. With
-    ``wait_for_completion`` the activity ids are pushed to XCom before the wait, which runs in the
-    triggerer when ``deferrable`` is true.
+    Validate, split, submit (once) and optionally wait for a bulk contact import.
 
     :param list_ids: ids of the lists to add every contact to (1 to 50). Templated.
-    :param column_map: source column -> V3 import name, for columns the built-in aliases miss.
-    :param rejects_path: where to write locally rejected rows as CSV. Templated.
+    :param list_names: names of the lists instead of ids; missing lists are created (not in a dry run). Templated.
+    :param column_map: source column -> V3 import name (``None`` drops a column), for what the aliases miss.
+    :param dedupe: ``"first"`` or ``"last"`` occurrence of an email wins; ``None`` keeps duplicates.
+    :param rejects_path: CSV of rows rejected locally (and, when waiting in the worker, by the API). Templated.
+    :param dry_run: read, check, count and estimate the requests; send nothing.
+    :param max_reject_rate: fail before any upload if more than this share of rows is rejected locally.
+    :param create_custom_fields: create custom fields named by ``cf:`` columns that the account lacks
+        (otherwise the task fails before any upload, listing them).
+    :param max_contacts_per_request: contacts per request (the API's maximum is the default).
+    :param max_request_bytes: bytes per request (under the API's 4 MB, where it silently truncates).
     :param wait_for_completion: wait until every import activity completed.
     :param deferrable: wait in the triggerer instead of a worker slot.
     :param poll_interval: seconds between activity polls while waiting.
@@ -52,14 +73,24 @@ class ConstantContactImportBaseOperator(ActivityWaitMixin, BaseOperator):
     :param constant_contact_conn_id: Airflow connection id.
     """
 
-    template_fields: Sequence[str] = ("list_ids", "rejects_path")
+    template_fields: Sequence[str] = ("list_ids", "list_names", "rejects_path")
+    #: defaults of the subclass's request limits
+    default_max_contacts: int = 40_000
+    default_max_bytes: int = 4_000_000
 
     def __init__(
         self,
         *,
-        list_ids: list[str] | str,
-        column_map: dict[str, str] | None = None,
+        list_ids: list[str] | str | None = None,
+        list_names: list[str] | str | None = None,
+        column_map: dict[str, str | None] | None = None,
+        dedupe: str | None = "first",
         rejects_path: str | None = None,
+        dry_run: bool = False,
+        max_reject_rate: float | None = None,
+        create_custom_fields: bool = False,
+        max_contacts_per_request: int | None = None,
+        max_request_bytes: int | None = None,
         wait_for_completion: bool = False,
         deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
         poll_interval: float = 30.0,
@@ -71,11 +102,23 @@ class ConstantContactImportBaseOperator(ActivityWaitMixin, BaseOperator):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        if max_error_rate is not None and not 0.0 <= max_error_rate <= 1.0:
-            raise ValueError(f"max_error_rate must be between 0.0 and 1.0; got {max_error_rate}.")
+        if (list_ids is None) == (list_names is None):
+            raise ValueError("Give exactly one of 'list_ids' or 'list_names'.")
+        for name, rate in (("max_error_rate", max_error_rate), ("max_reject_rate", max_reject_rate)):
+            if rate is not None and not 0.0 <= rate <= 1.0:
+                raise ValueError(f"{name} must be between 0.0 and 1.0; got {rate}.")
+        if dedupe not in ("first", "last", None):
+            raise ValueError(f"dedupe must be 'first', 'last' or None; got {dedupe!r}.")
         self.list_ids = list_ids
+        self.list_names = list_names
         self.column_map = column_map
+        self.dedupe = dedupe
         self.rejects_path = rejects_path
+        self.dry_run = dry_run
+        self.max_reject_rate = max_reject_rate
+        self.create_custom_fields = create_custom_fields
+        self.max_contacts_per_request = max_contacts_per_request or self.default_max_contacts
+        self.max_request_bytes = max_request_bytes or self.default_max_bytes
         self.wait_for_completion = wait_for_completion
         self.deferrable = deferrable
         self.poll_interval = poll_interval
@@ -92,69 +135,47 @@ class ConstantContactImportBaseOperator(ActivityWaitMixin, BaseOperator):
         """Something that changes when the input changes (path, size and mtime; a digest of records)."""
 
     @abstractmethod
-    def iter_requests(
-        self, list_ids: list[str], counts: dict[str, int], rejects: RejectsWriter | None
-    ) -> Iterator[ImportRequest]:
-        """Read, format and split the input; update ``counts`` (``rows_read``, ``rows_rejected``)."""
+    def prepare(self) -> PreparedImport:
+        """Open the source through :func:`cc_provider.contacts.prepare_import`."""
+
+    @abstractmethod
+    def stage(self, prepared: PreparedImport, list_ids: list[str], directory: str | None) -> Iterator[ImportRequest]:
+        """Split the valid rows into request payloads in ``directory`` (``None``: measure only)."""
 
     @abstractmethod
     def post(self, hook: ConstantContactHook, request: ImportRequest, list_ids: list[str]) -> dict[str, Any]:
-        """Send one request; return the activity the API created."""
+        """Send one staged request; return the activity the API created."""
 
     # -- the common life cycle ----------------------------------------------------------------------
 
     def execute(self, context: Context) -> dict[str, Any]:
-        list_ids = [self.list_ids] if isinstance(self.list_ids, str) else [str(i) for i in self.list_ids]
-        ledger = SubmissionLedger.for_task(context, self.log)
-        record = ledger.resume(fingerprint(self.source_identity(), list_ids, self.column_map, self.split_options()))
-        already_posted = record.requests_sent
         hook = ConstantContactHook(self.constant_contact_conn_id)
-        counts = {"rows_read": 0, "rows_rejected": 0}
-        rejects = RejectsWriter(self.rejects_path) if self.rejects_path else None
-        try:
-            for index, request in enumerate(self.iter_requests(list_ids, counts, rejects)):
-                if index < already_posted:
-                    continue  # posted by an earlier try: its activity id is in the record
-                activity = self.post(hook, request, list_ids)
-                record.activity_ids.append(activity["activity_id"])
-                record.rows_sent += request.contact_count
-                ledger.save(record)
-                self.log.info(
-                    "Import request %d: %d contacts (%d bytes) -> activity %s.",
-                    index + 1,
-                    request.contact_count,
-                    request.size_bytes,
-                    activity["activity_id"],
-                )
-        finally:
-            if rejects:
-                rejects.close()
-        summary = {
-            **counts,
-            "rows_sent": record.rows_sent,
-            "requests": record.requests_sent,
-            "requests_resumed": already_posted,
-            ACTIVITY_IDS_KEY: record.activity_ids,
-            "list_ids": list_ids,
-            "rejects_path": self.rejects_path,
-        }
-        self.log.info(
-            "Read %d rows: %d sent in %d request(s), %d rejected locally.",
-            counts["rows_read"],
-            record.rows_sent,
-            record.requests_sent,
-            counts["rows_rejected"],
-        )
-        context["ti"].xcom_push(key=ACTIVITY_IDS_KEY, value=record.activity_ids)
-        if not self.wait_for_completion or not record.activity_ids:
-            ledger.clear()
+        list_ids = self._list_ids(hook)
+        with tempfile.TemporaryDirectory(prefix="cc-import-") as staging:
+            prepared = self.prepare()
+            requests = list(self.stage(prepared, list_ids, None if self.dry_run else staging))
+            for warning in prepared.warnings:
+                self.log.warning("%s", warning)
+            summary = self._summary(prepared, requests, list_ids)
+            self._check_reject_rate(summary)
+            self._check_custom_fields(hook, prepared)
+            if self.dry_run:
+                self.log.info("Dry run: %s", summary)
+                return {**summary, "dry_run": True}
+            activity_ids, resumed = self._submit(context, hook, requests, list_ids)
+        summary.update({ACTIVITY_IDS_KEY: activity_ids, "requests_resumed": resumed})
+        context["ti"].xcom_push(key=ACTIVITY_IDS_KEY, value=activity_ids)
+        if not self.wait_for_completion or not activity_ids:
+            SubmissionLedger.for_task(context, self.log).clear()
             return summary
         end_time = time.time() + self.wait_timeout
         if self.deferrable:
             # Kept in XCom (not cleared on resumption from deferral): `dag.test()` drops the defer kwargs.
             context["ti"].xcom_push(key=SUBMISSION_KEY, value=summary)
-            self.defer_wait(record.activity_ids, end_time, "execute_complete")
-        return self._finish(context, summary, self.wait_in_worker(record.activity_ids, end_time))
+            self.defer_wait(activity_ids, end_time, "execute_complete")
+        activities = self.wait_in_worker(activity_ids, end_time)
+        self._record_api_rejects(activities, requests)
+        return self._finish(context, summary, activities)
 
     def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> dict[str, Any]:
         """Resume after the trigger: succeed only on a success event whose counters pass."""
@@ -162,11 +183,126 @@ class ConstantContactImportBaseOperator(ActivityWaitMixin, BaseOperator):
         summary = context["ti"].xcom_pull(task_ids=context["ti"].task_id, key=SUBMISSION_KEY) or {}
         return self._finish(context, summary, activities)
 
+    def _list_ids(self, hook: ConstantContactHook) -> list[str]:
+        if self.list_ids is not None:
+            ids = [self.list_ids] if isinstance(self.list_ids, str) else [str(i) for i in self.list_ids]
+        else:
+            names = [self.list_names] if isinstance(self.list_names, str) else list(self.list_names or [])
+            ids = hook.list_ids_for_names(names, create_missing=not self.dry_run)
+        if not 1 <= len(ids) <= 50:
+            raise ValueError(f"An import adds contacts to 1 to 50 lists; got {len(ids)}.")
+        return ids
+
+    def _summary(self, prepared: PreparedImport, requests: list[ImportRequest], list_ids: list[str]) -> dict[str, Any]:
+        counts = prepared.counts.as_dict()
+        self.log.info(
+            "Read %d rows: %d valid in %d request(s), %d rejected locally (%s).",
+            counts["rows_read"],
+            counts["rows_valid"],
+            len(requests),
+            counts["rows_rejected"],
+            counts["by_reason"] or "no rejects",
+        )
+        return {
+            **counts,
+            "rows_sent": 0 if self.dry_run else counts["rows_valid"],
+            "requests": len(requests),
+            "bytes": sum(r.size_bytes for r in requests),
+            "list_ids": list_ids,
+            "rejects_path": self.rejects_path,
+            "warnings": list(prepared.warnings),
+        }
+
+    def _check_reject_rate(self, summary: dict[str, Any]) -> None:
+        if self.max_reject_rate is None or not summary["rows_read"]:
+            return
+        rate = summary["rows_rejected"] / summary["rows_read"]
+        if rate > self.max_reject_rate:
+            raise TooManyRejectsError(
+                f"{summary['rows_rejected']} of {summary['rows_read']} rows ({rate:.1%}) failed the local checks, "
+                f"more than max_reject_rate={self.max_reject_rate:.1%}; nothing was sent. "
+                f"Reasons: {summary['by_reason']}; rows in {self.rejects_path or 'the log (set rejects_path)'}."
+            )
+
+    def _check_custom_fields(self, hook: ConstantContactHook, prepared: PreparedImport) -> None:
+        used = set(prepared.custom_fields)
+        if not used:
+            return
+        missing = missing_custom_fields(used, hook.custom_field_names())
+        if not missing:
+            return
+        if not self.create_custom_fields or self.dry_run:
+            raise ConstantContactError(
+                f"The account has no custom field(s) {missing} named by cf: columns. Create them in Constant "
+                "Contact, map the columns elsewhere with column_map, or set create_custom_fields=True."
+            )
+        for name in missing:
+            hook.create_custom_field(name)
+            self.log.info("Created custom field %r.", name)
+
+    def _submit(
+        self, context: Context, hook: ConstantContactHook, requests: list[ImportRequest], list_ids: list[str]
+    ) -> tuple[list[str], int]:
+        ledger = SubmissionLedger.for_task(context, self.log)
+        options = (self.column_map, self.dedupe, self.max_contacts_per_request, self.max_request_bytes)
+        record = ledger.resume(fingerprint(self.source_identity(), list_ids, options))
+        already_posted = record.requests_sent
+        for index, request in enumerate(requests):
+            if index < already_posted:
+                continue  # posted by an earlier try: its activity id is in the record
+            activity = self.post(hook, request, list_ids)
+            record.activity_ids.append(activity["activity_id"])
+            record.rows_sent += request.contact_count
+            ledger.save(record)
+            self.log.info(
+                "Import request %d of %d: %d contacts (%d bytes) -> activity %s.",
+                index + 1,
+                len(requests),
+                request.contact_count,
+                request.size_bytes,
+                activity["activity_id"],
+            )
+        return list(record.activity_ids), already_posted
+
+    def _record_api_rejects(self, activities: list[dict[str, Any]], requests: list[ImportRequest]) -> None:
+        """Append the API's ``Line N`` errors, mapped back to source rows, to the rejects file."""
+        if not self.rejects_path:
+            return
+        row_errors = [
+            error
+            for activity, request in zip(activities, requests, strict=False)
+            for error in map_activity_errors(activity.get("activity_errors") or [], request.chunk)
+        ]
+        if not row_errors:
+            return
+        with RejectsWriter(self.rejects_path, append=True) as writer:
+            for error in row_errors:
+                writer.write(Rejected(error.row_number or 0, "", "", f"rejected by the API: {error.message}"))
+
     def _finish(self, context: Context, summary: dict[str, Any], activities: list[dict[str, Any]]) -> dict[str, Any]:
         SubmissionLedger.for_task(context, self.log).clear()
         rejected_by_api = sum(int(a.get("error_count") or 0) for a in activities)
-        return {**summary, "rows_rejected_by_api": rejected_by_api, "activities": activities}
+        not_added = sum(int(a.get("cannot_add_to_list_count") or 0) for a in activities)
+        imported = int(summary.get("rows_sent", 0)) - rejected_by_api
+        self.log.info(
+            "Accounting: %s rows read = %s rejected locally + %d rejected by the API + %d imported "
+            "(%d of them unsubscribed, so not added to the lists).",
+            summary.get("rows_read"),
+            summary.get("rows_rejected"),
+            rejected_by_api,
+            imported,
+            not_added,
+        )
+        return {
+            **summary,
+            "rows_rejected_by_api": rejected_by_api,
+            "rows_imported": imported,
+            "rows_not_added_unsubscribed": not_added,
+            "activities": activities,
+        }
 
-    def split_options(self) -> dict[str, Any]:
-        """Options that change how the input is split (part of the resume fingerprint)."""
-        return {}
+
+def file_identity(path: str) -> dict[str, Any]:
+    """Identify a file's content cheaply: absolute path, size and modification time."""
+    stat = os.stat(path)
+    return {"path": os.path.abspath(path), "size": stat.st_size, "mtime_ns": stat.st_mtime_ns}

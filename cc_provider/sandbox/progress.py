@@ -76,9 +76,10 @@ def advance(state: SandboxState, activity: Activity, now: float) -> None:
 
 def set_state(state: SandboxState, activity: Activity, new_state: str, errors: list[str], now: float) -> None:
     """Put an activity in ``new_state`` for good (``completed`` first processes what is left)."""
-    if new_state == "completed":
+    if new_state == "completed":  # with errors: "completed" that still reports problems
         _process(state, activity, activity.total, now)
         _complete(state, activity, now)
+        activity.errors.extend(errors or [])
         activity.frozen = True
         return
     if new_state != "initialized" and activity.state == "initialized":

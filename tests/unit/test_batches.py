@@ -99,6 +99,10 @@ class TestSplitting:
         out = list(iter_json_import_batches(source, LISTS, max_contacts=3))
         assert [b.row_numbers for b in out] == [(2, 5, 6), (11, 12, 40), (41,)]
 
+    def test_source_row_of_an_api_line(self):
+        batch = next(iter_json_import_batches([(5, {"email": "a@b.co"}), (9, {"email": "c@d.co"})], LISTS))
+        assert [batch.source_row(line) for line in (0, 1, 2, 3)] == [None, 5, 9, None]
+
     def test_repr_does_not_dump_the_body(self):
         batch = next(iter_json_import_batches(records(3), LISTS))
         assert "example.com" not in repr(batch)

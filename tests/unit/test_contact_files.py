@@ -294,6 +294,39 @@ class TestRejectsWriter:
             writer.write(Rejected(1, "email", "", "r"))
         assert self.read(path) == [list(REJECTS_HEADER), ["1", "email", "", "r"]]
 
+    @pytest.mark.parametrize(
+        ("value", "written"),
+        [
+            ('=HYPERLINK("http://x")', '\'=HYPERLINK("http://x")'),
+            ("+1 555 1234", "'+1 555 1234"),
+            ("-2", "'-2"),
+            ("@SUM(A1)", "'@SUM(A1)"),
+            ("\tcmd", "'\tcmd"),
+            ("safe=value", "safe=value"),
+            ("", ""),
+        ],
+    )
+    def test_formula_injection_is_neutralised(self, tmp_path, value, written):
+        path = tmp_path / "rejects.csv"
+        with RejectsWriter(path) as writer:
+            writer.write(Rejected(2, value or "email", value, "reason"))
+        assert self.read(path)[1] == ["2", written or "email", written, "reason"]
+
+    def test_append_keeps_the_rows_and_writes_one_header(self, tmp_path):
+        path = tmp_path / "rejects.csv"
+        with RejectsWriter(path) as writer:
+            writer.write(Rejected(2, "email", "", "local"))
+        with RejectsWriter(path, append=True) as writer:
+            writer.write(Rejected(7, "", "", "Line 3: Invalid birthday"))
+        assert self.read(path) == [
+            list(REJECTS_HEADER),
+            ["2", "email", "", "local"],
+            ["7", "", "", "Line 3: Invalid birthday"],
+        ]
+        with RejectsWriter(tmp_path / "new.csv", append=True):
+            pass
+        assert self.read(tmp_path / "new.csv") == [list(REJECTS_HEADER)]
+
     def test_file_is_closed_on_exit(self, tmp_path):
         with RejectsWriter(tmp_path / "r.csv") as writer:
             pass

@@ -154,7 +154,8 @@ class TestFormatRecord:
         assert (result.row_number, result.column) == (2, "Contact")
 
     def test_sms_only_row_is_accepted(self):
-        assert format_record(1, {"SMS Number": "+15551234567"}) == {"sms_number": "+15551234567"}
+        # a US number with the country code is normalised to the 10 digits the API documents
+        assert format_record(1, {"SMS Number": "+15551234567"}) == {"sms_number": "5551234567"}
 
     def test_empty_row_is_rejected(self):
         assert isinstance(format_record(1, {}), Rejected)
@@ -194,3 +195,64 @@ class TestIterFormatted:
 
     def test_empty(self):
         assert list(iter_formatted([])) == []
+
+
+class TestRulesInFormatRecord:
+    """format_record checks every value by the API's rules and returns the row's first problem."""
+
+    @pytest.mark.parametrize(
+        ("row", "column", "code"),
+        [
+            ({"email": "not-an-email"}, "email", "invalid_email"),
+            ({"email": "a" * 45 + "@b.com"}, "email", "too_long"),
+            ({"email": "a@b.co", "State": "S" * 51}, "State", "too_long"),
+            ({"email": "a@b.co", "anniversary": "2006-02-30"}, "anniversary", "invalid_anniversary"),
+            ({"email": "a@b.co", "birthday_month": 2, "birthday_day": 30}, "birthday_day", "invalid_birthday"),
+            ({"email": "a@b.co", "birthday_month": 2}, "birthday_month", "invalid_birthday"),
+            ({"sms_number": "+44 20 7946 0958"}, "sms_number", "invalid_sms_number"),
+            ({"email": "a@b.co", "first_name": {"a": 1}}, "first_name", "not_text"),
+        ],
+    )
+    def test_first_problem(self, row, column, code):
+        result = format_record(4, row)
+        assert isinstance(result, Rejected)
+        assert (result.row_number, result.column, result.code) == (4, column, code)
+
+    def test_values_of_other_types(self):
+        from datetime import date, datetime
+        from decimal import Decimal
+
+        row = {
+            "email": "a@b.co",
+            "anniversary": date(2006, 11, 15),
+            "birthday_month": Decimal("7"),
+            "birthday_day": 4.0,
+            "zip": 2134.0,
+            "cf:updated": datetime(2026, 1, 2, 3, 4),
+        }
+        assert format_record(1, row) == {
+            "email": "a@b.co",
+            "anniversary": "2006-11-15",
+            "birthday_month": 7,
+            "birthday_day": 4,
+            "zip": "2134",
+            "cf:updated": "2026-01-02",
+        }
+
+    def test_v2_custom_field_template(self):
+        assert format_record(1, {"email": "a@b.co", "Custom Field 2": "x"}, v2_custom_field="cf:old_{n}") == {
+            "email": "a@b.co",
+            "cf:old_2": "x",
+        }
+
+    def test_line_breaks_become_spaces(self):
+        assert format_record(1, {"email": "a@b.co", "street": "1 Main St\nApt 4"}) == {
+            "email": "a@b.co",
+            "street": "1 Main St Apt 4",
+        }
+
+    def test_ambiguous_keys_name_the_row(self):
+        from cc_provider.contacts import ContactFileError
+
+        with pytest.raises(ContactFileError, match="row 3: columns 'email' and 'E-mail' both map to 'email'"):
+            list(iter_formatted([{"email": "a@b.co"}, {"email": "c@d.co"}, {"email": "e@f.co", "E-mail": "x"}]))

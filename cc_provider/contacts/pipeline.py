@@ -1,0 +1,379 @@
+"""
+The import pipeline: read a source, map and check every row, deduplicate, write the rejects, count.
+
+:func:`prepare_import` returns a :class:`PreparedImport`; iterating it yields the valid rows and
+fills :attr:`PreparedImport.counts`, so a dry run counts everything without sending anything.
+Every row read is either valid or rejected: ``rows_read == rows_valid + rows_rejected``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from cc_provider.contacts.csv_files import CsvFile
+from cc_provider.contacts.dedupe import DedupeMode, FirstWins, LastWins, make_deduplicator
+from cc_provider.contacts.errors import ContactFileError
+from cc_provider.contacts.fields import DEFAULT_V2_CUSTOM_FIELD, check_import_key
+from cc_provider.contacts.files import RejectsWriter, iter_json_records
+from cc_provider.contacts.plan import ColumnPlan, ColumnPlanError
+from cc_provider.contacts.records import RecordFormatter
+from cc_provider.contacts.rules import DUPLICATE_EMAIL, Rejected
+
+CSV_SUFFIXES = frozenset({".csv", ".tsv", ".txt"})
+JSON_SUFFIXES = frozenset({".json", ".jsonl", ".ndjson"})
+
+Source = str | os.PathLike[str] | CsvFile | Iterable[Mapping[str, Any]]
+
+
+@dataclass
+class ImportCounts:
+    """What happened to the rows of a source; complete once the prepared import has been iterated."""
+
+    rows_read: int = 0
+    rows_valid: int = 0
+    rows_rejected: int = 0
+    #: CSV rows without any value; skipped, and not part of ``rows_read``.
+    rows_blank: int = 0
+    #: Rejected rows that were duplicates of an imported row (part of ``rows_rejected``).
+    duplicates: int = 0
+    #: Lines written to the rejects file: one per problem, so at least ``rows_rejected``.
+    problems: int = 0
+    #: Rejected rows by the reason code of their first problem (sums to ``rows_rejected``).
+    by_reason: Counter[str] = field(default_factory=Counter)
+
+    def as_dict(self) -> dict[str, Any]:
+        """Return the counts as plain types (for XCom)."""
+        return {
+            "rows_read": self.rows_read,
+            "rows_valid": self.rows_valid,
+            "rows_rejected": self.rows_rejected,
+            "rows_blank": self.rows_blank,
+            "duplicates": self.duplicates,
+            "problems": self.problems,
+            "by_reason": dict(sorted(self.by_reason.items())),
+        }
+
+
+class PreparedImport:
+    """
+    A source read as checked import rows; iterate it once (see :func:`prepare_import` for the arguments).
+
+    :meth:`rows` gives CSV-ready values (for :func:`iter_csv_chunks`), :meth:`records` (and iterating)
+    gives ``contacts_json_import`` records (for :func:`iter_json_import_batches`). The rejects file is
+    written, and :attr:`counts` filled, while either is iterated.
+
+    :ivar columns: import names of :meth:`rows` values (CSV sources; mapping sources given ``columns``).
+    :ivar warnings: things worth logging: an encoding fallback, ignored columns, unused ``column_map`` keys.
+    """
+
+    def __init__(
+        self,
+        source: Source,
+        *,
+        column_map: Mapping[str, str | None] | None = None,
+        dedupe: DedupeMode | None = "first",
+        rejects_path: str | os.PathLike[str] | None = None,
+        on_reject: Callable[[Rejected], None] | None = None,
+        v2_custom_field: str | None = DEFAULT_V2_CUSTOM_FIELD,
+        today: date | None = None,
+        delimiter: str | None = None,
+        encoding: str | None = None,
+        columns: Sequence[str] | None = None,
+    ) -> None:
+        self.column_map = dict(column_map) if column_map else None
+        for target in (self.column_map or {}).values():
+            if target is not None:
+                try:
+                    check_import_key(target)
+                except ValueError as err:
+                    raise ValueError(f"column_map: {err}") from None
+        self.rejects_path = Path(rejects_path) if rejects_path is not None else None
+        self.counts = ImportCounts()
+        self.warnings: list[str] = []
+        self._on_reject = on_reject
+        self._deduplicator = make_deduplicator(dedupe)
+        self._today = today or date.today()
+        self._v2_custom_field = v2_custom_field
+        self._used = False
+        self._csv: CsvFile | None = None
+        self._plan: ColumnPlan | None = None
+        self._records: Callable[[], Iterator[tuple[int, Mapping[str, Any]]]] | None = None
+        self._formatter: RecordFormatter | None = None
+        self.columns: tuple[str, ...] | None = None
+        self.encoding: str | None = None
+        self.delimiter: str | None = None
+        self._open(source, delimiter, encoding)
+        if self._csv is not None:
+            self._start_csv(self._csv)
+        else:
+            self._formatter = RecordFormatter(
+                self.column_map, v2_custom_field=v2_custom_field, today=self._today, source_name=self.source_name
+            )
+            if columns is not None:
+                for key in columns:
+                    check_import_key(key)
+                self.columns = tuple(columns)
+        if dedupe == "last" and self._csv is None and self._one_shot:
+            raise ValueError("dedupe='last' reads the source twice; pass a list of records or a file, not an iterator.")
+
+    def _open(self, source: Source, delimiter: str | None, encoding: str | None) -> None:
+        self._one_shot = False
+        if isinstance(source, CsvFile):
+            self._csv = source
+        elif isinstance(source, str | os.PathLike):
+            path = Path(source)
+            if _is_csv(path):
+                self._csv = CsvFile(path, delimiter=delimiter, encoding=encoding)
+            else:
+                self.source_name = str(path)
+                self._records = lambda: enumerate(iter_json_records(path), start=1)
+                return
+        elif isinstance(source, Mapping):
+            raise TypeError("source is one mapping; pass an iterable of records (e.g. a list of dicts).")
+        else:
+            self.source_name = "records"
+            self._one_shot = iter(source) is source
+            self._records = lambda: enumerate(source, start=1)  # type: ignore[arg-type]
+            return
+        self.source_name = str(self._csv.path)
+
+    def _start_csv(self, csv_file: CsvFile) -> None:
+        try:
+            plan = ColumnPlan(
+                csv_file.header, column_map=self.column_map, v2_custom_field=self._v2_custom_field, today=self._today
+            )
+        except ColumnPlanError as err:
+            raise ContactFileError(f"{csv_file.path}: header: {err}.") from None
+        if not plan.has_identity_column:
+            raise ContactFileError(
+                f"{csv_file.path}: no email column among {list(csv_file.header)}; name one 'email' (or "
+                f"'Email address'), give an 'sms_number' column, or map one with column_map."
+            )
+        self._plan = plan
+        self.columns = plan.columns
+        self.encoding, self.delimiter = csv_file.encoding, csv_file.delimiter
+        self.warnings.extend(csv_file.warnings)
+        if plan.ignored_columns:
+            self.warnings.append(f"{csv_file.path}: columns not imported: {', '.join(plan.ignored_columns)}.")
+        unused = sorted(set(self.column_map or ()) - set(csv_file.header))
+        if unused:
+            self.warnings.append(f"{csv_file.path}: column_map names columns the file lacks: {', '.join(unused)}.")
+
+    @property
+    def custom_fields(self) -> frozenset[str]:
+        """Custom field names (without ``cf:``) the import uses; for records, those seen so far."""
+        if self._plan is not None:
+            return self._plan.custom_fields
+        assert self._formatter is not None
+        return self._formatter.custom_fields_seen()
+
+    # -- iteration -------------------------------------------------------------------------------
+
+    def __iter__(self) -> Iterator[tuple[int, dict[str, Any]]]:
+        return self.records()
+
+    def records(self) -> Iterator[tuple[int, dict[str, Any]]]:
+        """Yield ``(row_number, contacts_json_import record)`` for each valid row."""
+        if self._plan is not None:
+            record = self._plan.record
+            return ((row_number, record(values)) for row_number, values in self._csv_rows())
+        return ((row_number, plan.record(values)) for row_number, plan, values in self._record_rows())
+
+    def rows(self) -> Iterator[tuple[int, list[str]]]:
+        """Yield ``(row_number, values)`` for each valid row, values aligned with :attr:`columns` (blank: ``""``)."""
+        if self.columns is None:
+            raise ValueError("rows() needs fixed columns: read a CSV file, or pass columns=... for records.")
+        if self._plan is not None:
+            return self._csv_rows()
+        return self._aligned(self.columns, self._record_rows())
+
+    def _aligned(
+        self, columns: tuple[str, ...], rows: Iterator[tuple[int, ColumnPlan, list[str]]]
+    ) -> Iterator[tuple[int, list[str]]]:
+        positions: dict[int, list[int]] = {}
+        for row_number, plan, values in rows:
+            where = positions.get(id(plan))
+            if where is None:
+                unknown = [key for key in plan.columns if key not in columns]
+                if unknown:
+                    raise ContactFileError(
+                        f"{self.source_name}: row {row_number}: {', '.join(unknown)} not among the columns {columns}."
+                    )
+                where = positions[id(plan)] = [columns.index(key) for key in plan.columns]
+            aligned = [""] * len(columns)
+            for position, value in zip(where, values, strict=True):
+                aligned[position] = value
+            yield row_number, aligned
+
+    def _start(self) -> RejectsWriter | None:
+        if self._used:
+            raise RuntimeError("A prepared import can be iterated once; call prepare_import() again.")
+        self._used = True
+        return RejectsWriter(self.rejects_path) if self.rejects_path is not None else None
+
+    def _csv_rows(self) -> Iterator[tuple[int, list[str]]]:
+        """The CSV hot loop: check, deduplicate, count and reject in one pass over the file."""
+        assert self._csv is not None and self._plan is not None
+        csv_file, plan, counts = self._csv, self._plan, self.counts
+        clean, passes, problems, reject = plan.clean, plan.passes, plan.problems, self._reject
+        email_index = plan.email_index
+        dedupe = self._deduplicator if email_index is not None else None
+        rejects = self._start()
+        read = valid = blank = 0
+        try:
+            if isinstance(dedupe, LastWins):
+                for row_number, fields, spans_lines in csv_file.rows():
+                    values = clean(fields, spans_lines)
+                    if (passes(values) or not problems(row_number, values)) and values[email_index]:  # type: ignore[index]
+                        dedupe.observe(row_number, values[email_index])  # type: ignore[index]
+                dedupe.end_first_pass()
+            # first wins: its set of addresses is used inline (this loop runs once per row of the file)
+            seen = dedupe.seen if isinstance(dedupe, FirstWins) else None
+            duplicate_reason = dedupe.duplicate_reason if dedupe is not None else None
+            for row_number, fields, spans_lines in csv_file.rows():
+                read += 1
+                values = clean(fields, spans_lines)
+                if not passes(values):
+                    found = problems(row_number, values)
+                    if found:
+                        if not any(map(str.strip, fields)):  # only whitespace: a blank row
+                            read -= 1
+                            blank += 1
+                        else:
+                            reject(found, rejects)
+                        continue
+                if duplicate_reason is not None and (email := values[email_index]):  # type: ignore[index]
+                    if seen is not None and (key := email.lower()) not in seen:  # first wins: a new address
+                        seen.add(key)
+                    elif (reason := duplicate_reason(row_number, email)) is not None:
+                        self._reject_duplicate(row_number, plan, email, reason, rejects)
+                        continue
+                valid += 1
+                yield row_number, values
+        finally:
+            counts.rows_read += read
+            counts.rows_valid += valid
+            counts.rows_blank = csv_file.blank_rows + blank
+            if rejects is not None:
+                rejects.close()
+
+    def _record_rows(self) -> Iterator[tuple[int, ColumnPlan, list[str]]]:
+        """The loop over records (mappings): check, deduplicate, count and reject."""
+        assert self._formatter is not None and self._records is not None
+        check, counts, dedupe = self._formatter.check, self.counts, self._deduplicator
+        rejects = self._start()
+        try:
+            if isinstance(dedupe, LastWins):
+                for row_number, row in self._records():
+                    plan, values, found = check(row_number, self._mapping(row_number, row))
+                    if not found and plan.email_index is not None and values[plan.email_index]:
+                        dedupe.observe(row_number, values[plan.email_index])
+                dedupe.end_first_pass()
+            for row_number, row in self._records():
+                counts.rows_read += 1
+                plan, values, found = check(row_number, self._mapping(row_number, row))
+                if found:
+                    self._reject(found, rejects)
+                    continue
+                email = values[plan.email_index] if plan.email_index is not None else ""
+                if dedupe is not None and email and (reason := dedupe.duplicate_reason(row_number, email)):
+                    self._reject_duplicate(row_number, plan, email, reason, rejects)
+                    continue
+                counts.rows_valid += 1
+                yield row_number, plan, values
+        finally:
+            if rejects is not None:
+                rejects.close()
+
+    def _mapping(self, row_number: int, row: Any) -> Mapping[str, Any]:
+        if not isinstance(row, Mapping):
+            raise ContactFileError(f"{self.source_name}: row {row_number} is a {type(row).__name__}, not a mapping.")
+        return row
+
+    def _reject_duplicate(
+        self, row_number: int, plan: ColumnPlan, email: str, reason: str, rejects: RejectsWriter | None
+    ) -> None:
+        self.counts.duplicates += 1
+        column = plan.source_column(plan.email_index)  # type: ignore[arg-type]
+        self._reject([Rejected(row_number, column, email, reason, DUPLICATE_EMAIL)], rejects)
+
+    def _reject(self, problems: list[Rejected], rejects: RejectsWriter | None) -> None:
+        counts = self.counts
+        counts.rows_rejected += 1
+        counts.problems += len(problems)
+        counts.by_reason[problems[0].code] += 1
+        for problem in problems:
+            if rejects is not None:
+                rejects.write(problem)
+            if self._on_reject is not None:
+                self._on_reject(problem)
+
+    def summary(self) -> dict[str, Any]:
+        """Return the counts, the rejects file and the warnings as plain types (for XCom)."""
+        return {
+            **self.counts.as_dict(),
+            "rejects_path": str(self.rejects_path) if self.rejects_path is not None else None,
+            "warnings": list(self.warnings),
+        }
+
+
+def _is_csv(path: Path) -> bool:
+    suffix = path.suffix.lower()
+    if suffix in CSV_SUFFIXES:
+        return True
+    if suffix in JSON_SUFFIXES:
+        return False
+    with path.open("rb") as raw:
+        start = raw.read(64).lstrip(b"\xef\xbb\xbf \t\r\n")
+    return not start.startswith((b"[", b"{"))
+
+
+def prepare_import(
+    source: Source,
+    *,
+    column_map: Mapping[str, str | None] | None = None,
+    dedupe: DedupeMode | None = "first",
+    rejects_path: str | os.PathLike[str] | None = None,
+    on_reject: Callable[[Rejected], None] | None = None,
+    v2_custom_field: str | None = DEFAULT_V2_CUSTOM_FIELD,
+    today: date | None = None,
+    delimiter: str | None = None,
+    encoding: str | None = None,
+    columns: Sequence[str] | None = None,
+) -> PreparedImport:
+    """
+    Prepare a source for import; iterate the result (once) for the valid rows.
+
+    A CSV file's header is read and checked here, so an unusable file fails before anything else.
+
+    :param source: a CSV, JSON or JSON Lines file (by suffix: ``.csv .tsv .txt`` / ``.json .jsonl
+        .ndjson``; otherwise by the first character), a :class:`CsvFile`, or an iterable of mappings.
+    :param column_map: source column -> V3 import name or ``cf:<name>`` (``None`` drops the column).
+    :param dedupe: ``"first"`` or ``"last"`` row of each email address wins (case-insensitive), or ``None``.
+        ``"last"`` reads the source twice, so records must be a list, not an iterator.
+    :param rejects_path: CSV file for rejected rows (``row_number, column, value, reason``; one line per problem).
+    :param on_reject: called with each :class:`Rejected` (e.g. to log the first few).
+    :param v2_custom_field: V3 name for V2 "Custom Field N" columns (default ``cf:custom_field_{n}``; ``None`` drops).
+    :param today: the date the anniversary's "10 years ahead" rule counts from (default: today).
+    :param delimiter: CSV delimiter (default: sniffed among ``, ; TAB |``).
+    :param encoding: CSV encoding (default: BOM, else UTF-8, else Windows-1252/Latin-1 with a warning).
+    :param columns: for records: the fixed import columns :meth:`PreparedImport.rows` aligns values with.
+    """
+    return PreparedImport(
+        source,
+        column_map=column_map,
+        dedupe=dedupe,
+        rejects_path=rejects_path,
+        on_reject=on_reject,
+        v2_custom_field=v2_custom_field,
+        today=today,
+        delimiter=delimiter,
+        encoding=encoding,
+        columns=columns,
+    )

@@ -1,0 +1,64 @@
+"""Bulk contact import through ``contacts_file_import`` (multipart CSV upload)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+from cc_provider.contacts import MAX_CSV_CONTACTS, PreparedImport, iter_csv_chunks, prepare_import
+from cc_provider.hooks.constant_contact import ConstantContactHook
+from cc_provider.operators.import_base import ConstantContactImportBaseOperator, ImportRequest, file_identity
+
+
+class ConstantContactImportCsvOperator(ConstantContactImportBaseOperator):
+    """
+    Import a CSV file with ``contacts_file_import`` uploads of at most 39,999 contacts and 4 MB each.
+
+    The file is read as a stream (delimiter sniffed, UTF-8 with or without BOM, UTF-16, or a Latin-1
+    fallback with a warning), its columns mapped to the V3 names (V2 headings such as "Email address"
+    and "Zip/Postal Code" included), every row checked by the API's rules, and the valid rows written
+    to temporary CSV files, each with the header, that are uploaded from disk. See
+    :class:`~cc_provider.operators.import_base.ConstantContactImportBaseOperator` for the shared options.
+
+    :param path: the CSV file. Templated.
+    :param delimiter: the field delimiter, if sniffing should not guess it.
+    :param encoding: the file's encoding, if it should not be detected.
+    """
+
+    template_fields: Sequence[str] = (*ConstantContactImportBaseOperator.template_fields, "path")
+    default_max_contacts = MAX_CSV_CONTACTS
+
+    def __init__(self, *, path: str, delimiter: str | None = None, encoding: str | None = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.path = path
+        self.delimiter = delimiter
+        self.encoding = encoding
+
+    def source_identity(self) -> Any:
+        return file_identity(self.path)
+
+    def prepare(self) -> PreparedImport:
+        return prepare_import(
+            self.path,
+            column_map=self.column_map,
+            dedupe=self.dedupe,
+            rejects_path=self.rejects_path,
+            delimiter=self.delimiter,
+            encoding=self.encoding,
+        )
+
+    def stage(self, prepared: PreparedImport, list_ids: list[str], directory: str | None) -> Iterator[ImportRequest]:
+        chunks = iter_csv_chunks(
+            prepared.rows(),
+            prepared.columns,
+            directory=directory,
+            max_contacts=self.max_contacts_per_request,
+            max_bytes=self.max_request_bytes,
+        )
+        for chunk in chunks:
+            path = str(chunk.path) if chunk.path is not None else None
+            yield ImportRequest(path, chunk.contact_count, chunk.size, chunk.file_name, chunk)
+
+    def post(self, hook: ConstantContactHook, request: ImportRequest, list_ids: list[str]) -> dict[str, Any]:
+        assert request.path is not None
+        return hook.submit_csv_import(request.path, list_ids, request.file_name)

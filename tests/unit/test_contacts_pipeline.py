@@ -1,0 +1,269 @@
+"""Unit tests for cc_provider.contacts.pipeline: prepare_import over CSV, JSON and records, with accounting."""
+
+from __future__ import annotations
+
+import csv
+import json
+from datetime import date
+
+import pytest
+
+from cc_provider.contacts import ContactFileError, CsvFile, Rejected, prepare_import, rules
+from cc_provider.contacts.pipeline import PreparedImport
+
+TODAY = date(2026, 6, 15)
+
+V2_CSV = (
+    "Email address,First Name,Last Name,Birthday_Month,Birthday_Day,Anniversary,Custom Field 1,Notes\r\n"
+    "ada@example.com,Ada,Lovelace,12,10,2006-11-15,gold,ignored\r\n"  # row 2
+    "not-an-email,Bad,Row,,,,,\r\n"  # row 3
+    "ADA@Example.com,Ada,Again,,,,,\r\n"  # row 4: a duplicate of row 2
+    "grace@example.com,Grace,Hopper,13,1,2036-06-16,,\r\n"  # row 5: two problems
+    ",,,,,,,\r\n"  # row 6: blank
+    "alan@example.com,Alan,Turing,6,23,,silver,\r\n"  # row 7
+)
+
+
+def write(tmp_path, text: str, name: str = "contacts.csv"):
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8", newline="")
+    return path
+
+
+def read_rejects(path) -> list[list[str]]:
+    with path.open(newline="", encoding="utf-8") as handle:
+        return list(csv.reader(handle))
+
+
+def prepare(source, **options) -> PreparedImport:
+    return prepare_import(source, today=TODAY, **options)
+
+
+class TestCsv:
+    def test_rows_records_and_counts(self, tmp_path):
+        rejects = tmp_path / "out" / "rejects.csv"
+        prepared = prepare(write(tmp_path, V2_CSV), rejects_path=rejects)
+        assert prepared.columns == (
+            "email",
+            "first_name",
+            "last_name",
+            "birthday_month",
+            "birthday_day",
+            "anniversary",
+            "cf:custom_field_1",
+        )
+        assert prepared.custom_fields == frozenset({"custom_field_1"})
+        assert prepared.encoding == "utf-8" and prepared.delimiter == ","
+        assert list(prepared.rows()) == [
+            (2, ["ada@example.com", "Ada", "Lovelace", "12", "10", "2006-11-15", "gold"]),
+            (7, ["alan@example.com", "Alan", "Turing", "6", "23", "", "silver"]),
+        ]
+        assert prepared.counts.as_dict() == {
+            "rows_read": 5,
+            "rows_valid": 2,
+            "rows_rejected": 3,
+            "rows_blank": 1,
+            "duplicates": 1,
+            "problems": 4,
+            "by_reason": {"duplicate_email": 1, "invalid_birthday": 1, "invalid_email": 1},
+        }
+        assert read_rejects(rejects) == [
+            ["row_number", "column", "value", "reason"],
+            ["3", "Email address", "not-an-email", "not a valid email address"],
+            [
+                "4",
+                "Email address",
+                "ADA@Example.com",
+                "duplicate email address; an earlier row with it is imported (first wins)",
+            ],
+            ["5", "Birthday_Month", "13", "birthday_month must be between 1 and 12"],
+            ["5", "Anniversary", "2036-06-16", "anniversary is more than 10 years in the future"],
+        ]
+        assert prepared.summary()["rejects_path"] == str(rejects)
+        assert any("Notes" in warning for warning in prepared.warnings)
+
+    def test_records_are_json_import_records(self, tmp_path):
+        prepared = prepare(write(tmp_path, V2_CSV))
+        assert list(prepared) == [
+            (
+                2,
+                {
+                    "email": "ada@example.com",
+                    "first_name": "Ada",
+                    "last_name": "Lovelace",
+                    "birthday_month": 12,
+                    "birthday_day": 10,
+                    "anniversary": "2006-11-15",
+                    "cf:custom_field_1": "gold",
+                },
+            ),
+            (7, {"email": "alan@example.com", "first_name": "Alan", "last_name": "Turing", "birthday_month": 6,
+                 "birthday_day": 23, "cf:custom_field_1": "silver"}),
+        ]  # fmt: skip
+
+    def test_last_wins(self, tmp_path):
+        prepared = prepare(write(tmp_path, V2_CSV), dedupe="last")
+        assert [n for n, _ in prepared.rows()] == [4, 7]
+        rejected: list[Rejected] = []
+        prepared = prepare(write(tmp_path, V2_CSV), dedupe="last", on_reject=rejected.append)
+        list(prepared.rows())
+        duplicate = next(r for r in rejected if r.code == rules.DUPLICATE_EMAIL)
+        assert (duplicate.row_number, duplicate.reason) == (
+            2,
+            "duplicate email address; row 4 with it is imported (last wins)",
+        )
+        assert prepared.counts.rows_read == 5 and prepared.counts.rows_valid == 2
+
+    def test_last_wins_ignores_an_invalid_later_row(self, tmp_path):
+        text = "email,birthday_month,birthday_day\na@b.co,1,1\nA@B.CO,13,1\n"
+        prepared = prepare(write(tmp_path, text), dedupe="last")
+        assert [n for n, _ in prepared.rows()] == [2]
+        assert prepared.counts.by_reason == {"invalid_birthday": 1}
+
+    def test_no_dedupe(self, tmp_path):
+        prepared = prepare(write(tmp_path, V2_CSV), dedupe=None)
+        assert [n for n, _ in prepared.rows()] == [2, 4, 7]
+
+    def test_bad_dedupe_mode(self, tmp_path):
+        with pytest.raises(ValueError, match="dedupe must be"):
+            prepare(write(tmp_path, V2_CSV), dedupe="newest")
+
+    def test_column_map(self, tmp_path):
+        text = "Contact,Shoe,Notes\na@b.co,42,x\n"
+        prepared = prepare(write(tmp_path, text), column_map={"Contact": "email", "Shoe": "cf:shoe_size", "Nope": None})
+        assert prepared.columns == ("email", "cf:shoe_size")
+        assert list(prepared.rows()) == [(2, ["a@b.co", "42"])]
+        assert any("column_map names columns the file lacks: Nope" in w for w in prepared.warnings)
+
+    def test_no_email_column(self, tmp_path):
+        path = write(tmp_path, "Name,City\nAda,London\n")
+        with pytest.raises(ContactFileError, match=r"no email column among \['Name', 'City'\]"):
+            prepare(path)
+
+    def test_ambiguous_header(self, tmp_path):
+        with pytest.raises(ContactFileError, match="header: columns 'email' and 'E-mail' both map to 'email'"):
+            prepare(write(tmp_path, "email,E-mail\na@b.co,c@d.co\n"))
+
+    def test_bad_column_map_target(self, tmp_path):
+        with pytest.raises(ValueError, match="column_map: 'shoe' is not a V3 import name"):
+            prepare(write(tmp_path, "email,Shoe\na@b.co,1\n"), column_map={"Shoe": "shoe"})
+        with pytest.raises(ValueError, match="column_map: 'shoe' is not a V3 import name"):
+            prepare([{"email": "a@b.co"}], column_map={"Shoe": "shoe"})  # before any record is read
+
+    def test_whitespace_only_rows_are_blank(self, tmp_path):
+        prepared = prepare(write(tmp_path, "email,name\na@b.co,Ada\n  ,  \n"))
+        assert len(list(prepared.rows())) == 1
+        assert (prepared.counts.rows_read, prepared.counts.rows_blank) == (1, 1)
+
+    def test_line_breaks_in_values_become_spaces(self, tmp_path):
+        prepared = prepare(write(tmp_path, 'email,street\na@b.co,"1 Main St\r\nApt 4"\n'))
+        assert list(prepared.rows()) == [(2, ["a@b.co", "1 Main St Apt 4"])]
+
+    def test_semicolons_and_latin1(self, tmp_path):
+        path = tmp_path / "excel.csv"
+        path.write_bytes("E-mail;First Name\nzoe@example.com;Zoë\n".encode("cp1252"))
+        prepared = prepare(path)
+        assert list(prepared.rows()) == [(2, ["zoe@example.com", "Zoë"])]
+        assert prepared.encoding == "cp1252" and "not UTF-8" in prepared.warnings[0]
+
+    def test_a_csv_file_object(self, tmp_path):
+        prepared = prepare(CsvFile(write(tmp_path, "email\na@b.co\n")))
+        assert list(prepared.rows()) == [(2, ["a@b.co"])]
+
+    def test_file_error_mid_way_keeps_the_counts_so_far(self, tmp_path):
+        prepared = prepare(
+            write(tmp_path, "email,name\na@b.co,Ada\nbad,Bad\nc@d.co\n"), rejects_path=tmp_path / "r.csv"
+        )
+        with pytest.raises(ContactFileError, match="row 4"):
+            list(prepared.rows())
+        assert (prepared.counts.rows_read, prepared.counts.rows_rejected) == (2, 1)
+        assert len(read_rejects(tmp_path / "r.csv")) == 2  # the rejects file is closed and complete
+
+    def test_iterated_once(self, tmp_path):
+        prepared = prepare(write(tmp_path, V2_CSV))
+        list(prepared.rows())
+        with pytest.raises(RuntimeError, match="once"):
+            list(prepared.rows())
+
+    def test_suffix_free_path_is_sniffed(self, tmp_path):
+        assert list(prepare(write(tmp_path, "email\na@b.co\n", "export")).rows()) == [(2, ["a@b.co"])]
+
+
+class TestJsonAndRecords:
+    RECORDS = [
+        {"email": "a@b.co", "first_name": "Ada", "birthday_month": 7.0, "birthday_day": 4, "tags": ["x"]},
+        {"Email Address": "c@d.co", "Zip Code": 90210, "anniversary": date(2006, 11, 15)},
+        {"email": "A@B.co"},
+        {"email": "e@f.co", "first_name": ["not", "text"]},
+        {"first_name": "No Email"},
+    ]
+
+    def check(self, prepared: PreparedImport) -> None:
+        assert list(prepared) == [
+            (1, {"email": "a@b.co", "first_name": "Ada", "birthday_month": 7, "birthday_day": 4}),
+            (2, {"email": "c@d.co", "zip": "90210", "anniversary": "2006-11-15"}),
+        ]
+        counts = prepared.counts
+        assert (counts.rows_read, counts.rows_valid, counts.rows_rejected) == (5, 2, 3)
+        assert counts.by_reason == {"duplicate_email": 1, "not_text": 1, "missing_email": 1}
+
+    def test_records(self):
+        self.check(prepare(self.RECORDS))
+
+    def test_generator_of_records(self):
+        self.check(prepare(iter(self.RECORDS)))
+
+    @pytest.mark.parametrize("name", ["contacts.json", "contacts.jsonl"])
+    def test_json_files(self, tmp_path, name):
+        records = [{**r, "anniversary": "2006-11-15"} if "anniversary" in r else r for r in self.RECORDS]
+        text = json.dumps(records) if name.endswith(".json") else "\n".join(json.dumps(r) for r in records)
+        self.check(prepare(write(tmp_path, text, name)))
+
+    def test_not_text_is_reported(self):
+        rejected: list[Rejected] = []
+        list(prepare(self.RECORDS, on_reject=rejected.append))
+        assert Rejected(4, "first_name", "['not', 'text']", "must be text, a number or a date, not list") in rejected
+
+    def test_last_wins_needs_a_second_pass(self):
+        assert [n for n, _ in prepare(self.RECORDS, dedupe="last")] == [2, 3]
+        with pytest.raises(ValueError, match="reads the source twice"):
+            prepare(iter(self.RECORDS), dedupe="last")
+
+    def test_custom_fields_seen(self):
+        prepared = prepare([{"email": "a@b.co", "cf:size": "L"}, {"email": "c@d.co", "Custom Field 2": "x"}])
+        list(prepared)
+        assert prepared.custom_fields == frozenset({"size", "custom_field_2"})
+
+    def test_rows_need_columns(self):
+        with pytest.raises(ValueError, match="needs fixed columns"):
+            prepare(self.RECORDS).rows()
+
+    def test_rows_aligned_with_given_columns(self):
+        prepared = prepare(self.RECORDS[:3], columns=["email", "first_name", "zip", "birthday_month", "birthday_day",
+                                                      "anniversary"])  # fmt: skip
+        assert list(prepared.rows()) == [
+            (1, ["a@b.co", "Ada", "", "7", "4", ""]),
+            (2, ["c@d.co", "", "90210", "", "", "2006-11-15"]),
+        ]
+
+    def test_rows_with_a_key_outside_the_columns(self):
+        prepared = prepare([{"email": "a@b.co", "city": "Paris"}], columns=["email"])
+        with pytest.raises(ContactFileError, match="records: row 1: city not among the columns"):
+            list(prepared.rows())
+
+    def test_non_mapping_record(self):
+        with pytest.raises(ContactFileError, match="records: row 2 is a str, not a mapping"):
+            list(prepare([{"email": "a@b.co"}, "b@c.co"]))
+
+    def test_one_mapping_is_not_a_source(self):
+        with pytest.raises(TypeError, match="one mapping"):
+            prepare({"email": "a@b.co"})
+
+    def test_ambiguous_keys(self):
+        with pytest.raises(ContactFileError, match="records: row 1: columns 'email' and 'Email' both map"):
+            list(prepare([{"email": "a@b.co", "Email": "c@d.co"}]))
+
+    def test_empty_source(self):
+        prepared = prepare([])
+        assert list(prepared) == []
+        assert prepared.counts.rows_read == 0
