@@ -16,8 +16,7 @@ from typing import Any
 
 from airflow.sdk import DAG, Param, task
 
-from cc_provider.contacts.files import RejectsWriter, iter_json_records
-from cc_provider.contacts.records import Rejected, iter_formatted
+from cc_provider.contacts import prepare_import
 from cc_provider.hooks.constant_contact import ConstantContactHook
 from cc_provider.operators.json_import import ConstantContactImportJsonOperator
 from cc_provider.operators.lists import ConstantContactCreateListOperator
@@ -76,19 +75,16 @@ with DAG(
 
     @task(multiple_outputs=True)
     def format_contacts(path: str, run_id: str) -> dict[str, Any]:
-        """Map the rows to import records; rows that cannot be imported go to rejects.csv with a reason."""
+        """Map and check the rows by the API's rules; rows that fail go to rejects.csv with a reason."""
         import json
 
         out = _staging(run_id) / "contacts.jsonl"
-        valid = 0
-        with RejectsWriter(out.with_name("rejects.csv")) as rejects, out.open("w", encoding="utf-8") as handle:
-            for _, record in iter_formatted(iter_json_records(path)):
-                if isinstance(record, Rejected):
-                    rejects.write(record)
-                    continue
+        prepared = prepare_import(path, rejects_path=out.with_name("rejects.csv"))
+        with out.open("w", encoding="utf-8") as handle:
+            for _, record in prepared.records():
                 handle.write(json.dumps(record) + "\n")
-                valid += 1
-        return {"path": str(out), "valid": valid, "rejected": rejects.count, "rejects_path": str(rejects.path)}
+        counts = prepared.counts
+        return {"path": str(out), "valid": counts.rows_valid, "rejected": counts.rows_rejected}
 
     extracted = extract()
     formatted = format_contacts(extracted["path"])

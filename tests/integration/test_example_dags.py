@@ -58,18 +58,17 @@ def test_new_list_dag_end_to_end(airflow_db, cc_sandbox, cc_connection, app_db, 
     malformed = sum(1 for u in users if u[1] and "@" not in u[1])
     summary = _xcom(run, "verify")
     assert summary["rows_read"] == 300
-    assert summary["rejected_locally"] == no_email
-    assert summary["sent"] == 300 - no_email
-    assert summary["rejected_by_api"] == malformed
-    assert summary["verified_members"] == 300 - no_email - malformed
-    assert all("Invalid email" in e or "invalid" in e.lower() for e in summary["api_errors"])
+    assert summary["rejected_locally"] == no_email + malformed  # caught by the local checks, never sent
+    assert summary["sent"] == 300 - no_email - malformed
+    assert summary["rejected_by_api"] == 0
+    assert summary["verified_members"] == summary["sent"]
 
     stats = sandbox_stats(cc_sandbox)
     assert stats["import_posts"] == 1
     assert stats["truncations"] == 0
     assert stats["requests"].get("GET /v3/activities/{activity_id}", 0) >= 2  # polled while deferred
     rejects = (tmp_path / "staging").glob("*/rejects.csv")
-    assert sum(len(p.read_text().splitlines()) - 1 for p in rejects) == no_email
+    assert sum(len(p.read_text().splitlines()) - 1 for p in rejects) == no_email + malformed
 
 
 def _xcom(run, task_id: str):
