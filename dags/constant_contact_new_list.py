@@ -9,14 +9,13 @@ and verify the list's membership through ``GET /contacts?lists=``.
 from __future__ import annotations
 
 import os
-import re
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 from airflow.sdk import DAG, Param, task
 
 from cc_provider.contacts import prepare_import
+from cc_provider.contacts.staging import run_staging_dir, write_cursor_rows
 from cc_provider.hooks.constant_contact import ConstantContactHook
 from cc_provider.operators.json_import import ConstantContactImportJsonOperator
 from cc_provider.operators.lists import ConstantContactCreateListOperator
@@ -24,14 +23,6 @@ from cc_provider.sensors.activity import ConstantContactActivitySensor
 
 # Seconds between activity polls; each poll costs one API request per pending activity.
 POLL_SECONDS = float(os.environ.get("CC_EXAMPLE_POLL_SECONDS", "15"))
-STAGING_DIR = os.environ.get("CC_EXAMPLE_STAGING_DIR", os.path.join(os.environ.get("AIRFLOW_HOME", "."), "staging"))
-FETCH_SIZE = 1000
-
-
-def _staging(run_id: str) -> Path:
-    path = Path(STAGING_DIR) / re.sub(r"[^A-Za-z0-9_.-]", "_", run_id)
-    path.mkdir(parents=True, exist_ok=True)
-    return path
 
 
 # [START howto_constant_contact_new_list]
@@ -56,21 +47,14 @@ with DAG(
     @task(multiple_outputs=True)
     def extract(params: dict[str, Any], run_id: str) -> dict[str, Any]:
         """Stream the query's rows from the app database to a JSON Lines file."""
-        import json
-
         from airflow.sdk import BaseHook
 
         db = BaseHook.get_connection(params["app_db_conn_id"]).get_hook()
-        out = _staging(run_id) / "extracted.jsonl"
-        rows = 0
-        with db.get_conn() as conn, out.open("w", encoding="utf-8") as handle:
+        out = run_staging_dir(run_id) / "extracted.jsonl"
+        with db.get_conn() as conn:
             cursor = conn.cursor()
             cursor.execute(params["query"])
-            columns = [c[0] for c in cursor.description]
-            while batch := cursor.fetchmany(FETCH_SIZE):
-                for row in batch:
-                    handle.write(json.dumps(dict(zip(columns, row, strict=True)), default=str) + "\n")
-                    rows += 1
+            rows = write_cursor_rows(cursor, out)
         return {"path": str(out), "rows": rows}
 
     @task(multiple_outputs=True)
@@ -78,7 +62,7 @@ with DAG(
         """Map and check the rows by the API's rules; rows that fail go to rejects.csv with a reason."""
         import json
 
-        out = _staging(run_id) / "contacts.jsonl"
+        out = run_staging_dir(run_id) / "contacts.jsonl"
         prepared = prepare_import(path, rejects_path=out.with_name("rejects.csv"))
         with out.open("w", encoding="utf-8") as handle:
             for _, record in prepared.records():

@@ -18,6 +18,12 @@ from cc_provider.triggers.activity import ConstantContactActivityTrigger
 DEFERRAL_MARGIN_SECONDS = 300
 
 
+def own_xcom(context: Any, key: str) -> Any:
+    """Read back an XCom this task instance pushed before deferring (its own map index, if mapped)."""
+    ti = context["ti"]
+    return ti.xcom_pull(task_ids=ti.task_id, key=key, map_indexes=getattr(ti, "map_index", -1))
+
+
 class ActivityWaitMixin:
     """
     Poll, defer and judge bulk activities the same way in every mode.

@@ -25,7 +25,7 @@ from cc_provider.contacts import PreparedImport, RejectsWriter, map_activity_err
 from cc_provider.contacts.rules import Rejected
 from cc_provider.exceptions import ConstantContactError
 from cc_provider.hooks.constant_contact import ConstantContactHook
-from cc_provider.operators.activity_wait import ActivityWaitMixin
+from cc_provider.operators.activity_wait import ActivityWaitMixin, own_xcom
 from cc_provider.operators.submissions import SubmissionLedger, fingerprint
 
 ACTIVITY_IDS_KEY = "activity_ids"
@@ -180,7 +180,7 @@ class ConstantContactImportBaseOperator(ActivityWaitMixin, BaseOperator):
     def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> dict[str, Any]:
         """Resume after the trigger: succeed only on a success event whose counters pass."""
         activities = self.complete_event(event)
-        summary = context["ti"].xcom_pull(task_ids=context["ti"].task_id, key=SUBMISSION_KEY) or {}
+        summary = own_xcom(context, SUBMISSION_KEY) or {}
         return self._finish(context, summary, activities)
 
     def _list_ids(self, hook: ConstantContactHook) -> list[str]:
@@ -204,6 +204,7 @@ class ConstantContactImportBaseOperator(ActivityWaitMixin, BaseOperator):
             counts["by_reason"] or "no rejects",
         )
         return {
+            "source": prepared.source_name,
             **counts,
             "rows_sent": 0 if self.dry_run else counts["rows_valid"],
             "requests": len(requests),

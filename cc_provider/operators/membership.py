@@ -14,7 +14,7 @@ from cc_provider.activity import DEFAULT_UNKNOWN_STATE_GRACE
 from cc_provider.contacts.files import iter_json_records
 from cc_provider.exceptions import ListVerificationError
 from cc_provider.hooks.constant_contact import MAX_CONTACT_IDS_PER_ACTIVITY, ConstantContactHook
-from cc_provider.operators.activity_wait import ActivityWaitMixin
+from cc_provider.operators.activity_wait import ActivityWaitMixin, own_xcom
 
 REPORT_SAMPLE = 20
 REMOVAL_KEY = "removal"
@@ -43,12 +43,14 @@ class ConstantContactVerifyListOperator(BaseOperator):
     :param expected_count: the number of members the list must have. Templated.
     :param expected_emails: the addresses the list must hold exactly: a list, or a file path (JSON/JSON
         Lines records with ``email``, or one address per line). Templated.
+    :param allow_unexpected: members that are not expected are reported, not failed (a list that is
+        added to but never pruned). Templated (``"True"`` / ``"False"`` strings are understood).
     :param sample_size: expected addresses looked up when the list is too large to read whole.
     :param max_members_scanned: read every member up to this many; sample above.
     :param constant_contact_conn_id: Airflow connection id.
     """
 
-    template_fields: Sequence[str] = ("list_id", "expected_count", "expected_emails")
+    template_fields: Sequence[str] = ("list_id", "expected_count", "expected_emails", "allow_unexpected")
 
     def __init__(
         self,
@@ -56,6 +58,7 @@ class ConstantContactVerifyListOperator(BaseOperator):
         list_id: str,
         expected_count: int | str | None = None,
         expected_emails: list[str] | str | None = None,
+        allow_unexpected: bool | str = False,
         sample_size: int = 100,
         max_members_scanned: int = 50_000,
         constant_contact_conn_id: str = ConstantContactHook.default_conn_name,
@@ -67,6 +70,7 @@ class ConstantContactVerifyListOperator(BaseOperator):
         self.list_id = list_id
         self.expected_count = expected_count
         self.expected_emails = expected_emails
+        self.allow_unexpected = allow_unexpected
         self.sample_size = sample_size
         self.max_members_scanned = max_members_scanned
         self.constant_contact_conn_id = constant_contact_conn_id
@@ -84,7 +88,8 @@ class ConstantContactVerifyListOperator(BaseOperator):
         if self.expected_emails is not None:
             expected_emails = read_emails(self.expected_emails)
             report.update(self._compare(hook, members, expected_emails))
-            if report["missing_count"] or report.get("unexpected_count"):
+            allow_unexpected = str(self.allow_unexpected).strip().lower() in ("true", "1", "yes")
+            if report["missing_count"] or (report.get("unexpected_count") and not allow_unexpected):
                 problems.append(
                     f"{report['missing_count']} expected address(es) missing (e.g. {report['missing'][:3]}), "
                     f"{report.get('unexpected_count', 0)} unexpected (e.g. {report.get('unexpected', [])[:3]})"
@@ -187,4 +192,4 @@ class ConstantContactRemoveFromListOperator(ActivityWaitMixin, BaseOperator):
     def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> dict[str, Any]:
         """Resume after the trigger: succeed only on a success event."""
         self.complete_event(event)
-        return context["ti"].xcom_pull(task_ids=context["ti"].task_id, key=REMOVAL_KEY) or {}
+        return own_xcom(context, REMOVAL_KEY) or {}

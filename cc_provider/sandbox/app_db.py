@@ -27,13 +27,14 @@ CREATE TABLE app_users (
     last_name TEXT,
     company TEXT,
     usage_flag INTEGER NOT NULL,
-    updated_at TEXT NOT NULL
+    updated_at TEXT NOT NULL,
+    unsubscribed INTEGER NOT NULL DEFAULT 0
 )
 """
 
 
 def synthetic_users(count: int, seed: int = 42) -> list[tuple[object, ...]]:
-    """Return ``count`` rows; every 40th has no email and every 25th a malformed one."""
+    """Return ``count`` rows (``unsubscribed`` 0); every 40th has no email and every 25th a malformed one."""
     rng = random.Random(seed)
     rows = []
     for user_id in range(1, count + 1):
@@ -44,7 +45,7 @@ def synthetic_users(count: int, seed: int = 42) -> list[tuple[object, ...]]:
         elif user_id % 25 == 0:
             email = f"{first}.{last}.{user_id}-at-example.com".lower()
         updated = f"2026-11-{1 + user_id % 20:02d}T12:00:00+00:00"
-        rows.append((user_id, email, first, last, rng.choice(COMPANIES), rng.randint(0, 1), updated))
+        rows.append((user_id, email, first, last, rng.choice(COMPANIES), rng.randint(0, 1), updated, 0))
     return rows
 
 
@@ -55,7 +56,7 @@ def create_app_db(path: str | Path, users: int = 300, seed: int = 42) -> Path:
     path.unlink(missing_ok=True)
     with sqlite3.connect(path) as conn:
         conn.execute(SCHEMA)
-        conn.executemany("INSERT INTO app_users VALUES (?, ?, ?, ?, ?, ?, ?)", synthetic_users(users, seed))
+        conn.executemany("INSERT INTO app_users VALUES (?, ?, ?, ?, ?, ?, ?, ?)", synthetic_users(users, seed))
     return path
 
 

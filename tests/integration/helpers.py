@@ -30,3 +30,19 @@ def wait_until(predicate, seconds: float = 20.0, interval: float = 0.05) -> None
             return
         time.sleep(interval)
     raise AssertionError("condition not reached in time")
+
+
+def xcom_value(run, task_id: str, key: str = "return_value", map_index: int = -1):
+    """Read a task's XCom from the metadata database after ``dag.test()``."""
+    import json
+
+    from airflow.models.xcom import XComModel
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        value = (
+            session.query(XComModel.value)
+            .filter_by(dag_id=run.dag_id, run_id=run.run_id, task_id=task_id, key=key, map_index=map_index)
+            .scalar()
+        )
+    return json.loads(value) if isinstance(value, str) else value

@@ -35,7 +35,7 @@ class TaskInstance:
     def xcom_push(self, key: str, value: object) -> None:
         self.pushed[key] = value
 
-    def xcom_pull(self, task_ids: str, key: str) -> object:
+    def xcom_pull(self, task_ids: str, key: str, map_indexes: int = -1) -> object:
         return self.pushed.get(key)
 
 

@@ -26,7 +26,7 @@ class RecordingTaskInstance:
     def xcom_push(self, key: str, value: object) -> None:
         self.pushed[key] = value
 
-    def xcom_pull(self, task_ids: str, key: str) -> object:
+    def xcom_pull(self, task_ids: str, key: str, map_indexes: int = -1) -> object:
         assert task_ids == self.task_id
         return self.pushed.get(key)
 
