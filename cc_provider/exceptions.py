@@ -30,7 +30,8 @@ class ConstantContactApiError(ConstantContactError):
         path: str = "",
         hint: str = "",
     ) -> None:
-        self.status_code = status_code
+        # AirflowException declares a class-level HTTPStatus here; this is the Constant Contact answer's status
+        self.status_code = status_code  # type: ignore[assignment]
         self.error_key = error_key
         self.error_message = error_message
         self.method = method
@@ -61,3 +62,7 @@ class ActivityFailedError(ConstantContactError):
 
 class ActivityNotFoundError(ActivityFailedError):
     """The API does not know the activity: a wrong id, or a status older than the 10-day retention."""
+
+
+class ListVerificationError(ConstantContactError):
+    """A list's membership is not what the DAG expected; the message lists what is missing or unexpected."""

@@ -48,6 +48,7 @@ class ConstantContactImportCsvOperator(ConstantContactImportBaseOperator):
         )
 
     def stage(self, prepared: PreparedImport, list_ids: list[str], directory: str | None) -> Iterator[ImportRequest]:
+        assert prepared.columns is not None  # a CSV source always has its header
         chunks = iter_csv_chunks(
             prepared.rows(),
             prepared.columns,

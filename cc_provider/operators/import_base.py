@@ -22,6 +22,7 @@ from airflow.sdk import BaseOperator, Context, conf
 
 from cc_provider.activity import DEFAULT_UNKNOWN_STATE_GRACE
 from cc_provider.contacts import PreparedImport, RejectsWriter, map_activity_errors, missing_custom_fields
+from cc_provider.contacts.dedupe import DedupeMode
 from cc_provider.contacts.rules import Rejected
 from cc_provider.exceptions import ConstantContactError
 from cc_provider.hooks.constant_contact import ConstantContactHook
@@ -84,7 +85,7 @@ class ConstantContactImportBaseOperator(ActivityWaitMixin, BaseOperator):
         list_ids: list[str] | str | None = None,
         list_names: list[str] | str | None = None,
         column_map: dict[str, str | None] | None = None,
-        dedupe: str | None = "first",
+        dedupe: DedupeMode | None = "first",
         rejects_path: str | None = None,
         dry_run: bool = False,
         max_reject_rate: float | None = None,
@@ -114,7 +115,7 @@ class ConstantContactImportBaseOperator(ActivityWaitMixin, BaseOperator):
         self.column_map = column_map
         self.dedupe = dedupe
         self.rejects_path = rejects_path
-        self.dry_run = dry_run
+        self.dry_run_only = dry_run  # BaseOperator already has a dry_run() method
         self.max_reject_rate = max_reject_rate
         self.create_custom_fields = create_custom_fields
         self.max_contacts_per_request = max_contacts_per_request or self.default_max_contacts
@@ -153,13 +154,13 @@ class ConstantContactImportBaseOperator(ActivityWaitMixin, BaseOperator):
         list_ids = self._list_ids(hook)
         with tempfile.TemporaryDirectory(prefix="cc-import-") as staging:
             prepared = self.prepare()
-            requests = list(self.stage(prepared, list_ids, None if self.dry_run else staging))
+            requests = list(self.stage(prepared, list_ids, None if self.dry_run_only else staging))
             for warning in prepared.warnings:
                 self.log.warning("%s", warning)
             summary = self._summary(prepared, requests, list_ids)
             self._check_reject_rate(summary)
             self._check_custom_fields(hook, prepared)
-            if self.dry_run:
+            if self.dry_run_only:
                 self.log.info("Dry run: %s", summary)
                 return {**summary, "dry_run": True}
             activity_ids, resumed = self._submit(context, hook, requests, list_ids)
@@ -188,7 +189,7 @@ class ConstantContactImportBaseOperator(ActivityWaitMixin, BaseOperator):
             ids = [self.list_ids] if isinstance(self.list_ids, str) else [str(i) for i in self.list_ids]
         else:
             names = [self.list_names] if isinstance(self.list_names, str) else list(self.list_names or [])
-            ids = hook.list_ids_for_names(names, create_missing=not self.dry_run)
+            ids = hook.list_ids_for_names(names, create_missing=not self.dry_run_only)
         if not 1 <= len(ids) <= 50:
             raise ValueError(f"An import adds contacts to 1 to 50 lists; got {len(ids)}.")
         return ids
@@ -206,7 +207,7 @@ class ConstantContactImportBaseOperator(ActivityWaitMixin, BaseOperator):
         return {
             "source": prepared.source_name,
             **counts,
-            "rows_sent": 0 if self.dry_run else counts["rows_valid"],
+            "rows_sent": 0 if self.dry_run_only else counts["rows_valid"],
             "requests": len(requests),
             "bytes": sum(r.size_bytes for r in requests),
             "list_ids": list_ids,
@@ -232,7 +233,7 @@ class ConstantContactImportBaseOperator(ActivityWaitMixin, BaseOperator):
         missing = missing_custom_fields(used, hook.custom_field_names())
         if not missing:
             return
-        if not self.create_custom_fields or self.dry_run:
+        if not self.create_custom_fields or self.dry_run_only:
             raise ConstantContactError(
                 f"The account has no custom field(s) {missing} named by cf: columns. Create them in Constant "
                 "Contact, map the columns elsewhere with column_map, or set create_custom_fields=True."

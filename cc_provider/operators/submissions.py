@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import logging
 import re
 import time
 from dataclasses import asdict, dataclass, field
@@ -50,13 +49,13 @@ class SubmissionLedger:
     Outside a running task (no Task SDK to reach Variables) it keeps nothing and says so once.
     """
 
-    def __init__(self, key: str, log: logging.Logger) -> None:
+    def __init__(self, key: str, log: Any) -> None:
         self.key = key
         self.log = log
         self._available = True
 
     @classmethod
-    def for_task(cls, context: Any, log: logging.Logger) -> SubmissionLedger:
+    def for_task(cls, context: Any, log: Any) -> SubmissionLedger:
         ti = context["ti"]
         raw = "__".join(str(getattr(ti, name, "")) for name in ("dag_id", "task_id", "run_id", "map_index"))
         return cls(f"{KEY_PREFIX}__{re.sub(r'[^A-Za-z0-9_.-]', '_', raw)}", log)

@@ -11,6 +11,7 @@ import signal
 import sys
 import threading
 from types import FrameType
+from typing import Any
 
 from cc_provider.sandbox.config import SandboxConfig
 from cc_provider.sandbox.server import SandboxServer, airflow_connection_json
@@ -99,6 +100,7 @@ def _limits(cfg: SandboxConfig) -> str:
 def main(argv: list[str] | None = None) -> int:
     """Run the sandbox in the foreground; return the exit code."""
     args = build_parser().parse_args(argv)
+    extra: dict[str, Any] = {"redirect_uris": tuple(args.redirect_uris)} if args.redirect_uris else {}
     try:
         config = SandboxConfig(
             client_id=args.client_id,
@@ -112,7 +114,7 @@ def main(argv: list[str] | None = None) -> int:
             daily_quota=0 if args.no_limits else args.daily_quota,
             token_rate_limit_per_second=0 if args.no_limits else args.token_rate_limit,
             device_poll_interval=args.device_poll_interval,
-            **({"redirect_uris": tuple(args.redirect_uris)} if args.redirect_uris else {}),
+            **extra,
         )
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -36,7 +36,7 @@ CREATE TABLE app_users (
 def synthetic_users(count: int, seed: int = 42) -> list[tuple[object, ...]]:
     """Return ``count`` rows (``unsubscribed`` 0); every 40th has no email and every 25th a malformed one."""
     rng = random.Random(seed)
-    rows = []
+    rows: list[tuple[object, ...]] = []
     for user_id in range(1, count + 1):
         first, last = rng.choice(FIRST_NAMES), rng.choice(LAST_NAMES)
         email: str | None = f"{first}.{last}.{user_id}@example.com".lower()

@@ -56,32 +56,39 @@ def is_valid_email(value: str) -> bool:
     return bool(local) and "." in domain
 
 
+def _skip(text: str, pos: int) -> re.Match[str]:
+    """Match the (possibly empty) white space at ``pos``; the pattern always matches."""
+    match = _WS.match(text, pos)
+    assert match is not None
+    return match
+
+
 def items_within(raw: bytes, limit: int, key: str = "import_data") -> int:
     """Count the elements of the top-level array ``key`` whose JSON text ends within ``limit`` bytes."""
     text = raw.decode("latin-1")  # one char per byte, so string offsets are byte offsets
     decoder = json.JSONDecoder()
-    pos = _WS.match(text, 0).end() + 1  # past "{"
+    pos = _skip(text, 0).end() + 1  # past "{"
     while True:
-        pos = _WS.match(text, pos).end()
+        pos = _skip(text, pos).end()
         if text[pos] == "}":
             return 0
         name, pos = decoder.raw_decode(text, pos)
-        pos = _WS.match(text, _WS.match(text, pos).end() + 1).end()  # past ":"
+        pos = _skip(text, _skip(text, pos).end() + 1).end()  # past ":"
         if name != key:
             _, pos = decoder.raw_decode(text, pos)
-            pos = _WS.match(text, pos).end()
+            pos = _skip(text, pos).end()
             pos += text[pos] == ","
             continue
         count, pos = 0, pos + 1  # past "["
         while True:
-            pos = _WS.match(text, pos).end()
+            pos = _skip(text, pos).end()
             if text[pos] == "]":
                 return count
             _, end = decoder.raw_decode(text, pos)
             if end > limit:
                 return count
             count += 1
-            pos = _WS.match(text, end).end()
+            pos = _skip(text, end).end()
             pos += text[pos] == ","
 
 
@@ -156,8 +163,8 @@ def _check_item(index: int, item: Any) -> dict[str, Any]:
     if not isinstance(item, dict):
         raise SandboxError.validation(f"import_data[{index}] must be a JSON object.")
     data: dict[str, Any] = {}
-    for key, value in item.items():
-        key = ALIASES.get(key, key)
+    for raw_key, value in item.items():
+        key = str(ALIASES.get(raw_key, raw_key))
         if key not in PROFILE_FIELDS and key not in IDENTITY_FIELDS and not key.startswith("cf:"):
             raise SandboxError.validation(f"import_data[{index}] has an unsupported property '{key}'.")
         if value is None:
