@@ -34,7 +34,13 @@ def get_provider_info() -> dict[str, Any]:
         "operators": [
             {
                 "integration-name": INTEGRATION,
-                "python-modules": ["cc_provider.operators.lists", "cc_provider.operators.json_import"],
+                "python-modules": [
+                    "cc_provider.operators.lists",
+                    "cc_provider.operators.json_import",
+                    "cc_provider.operators.membership",
+                    "cc_provider.operators.upsert",
+                    "cc_provider.operators.exports",
+                ],
             }
         ],
         "sensors": [
@@ -60,6 +66,30 @@ def get_provider_info() -> dict[str, Any]:
                         "description": "OAuth2 refresh token obtained when a person authorized the app "
                         "(with the offline_access scope).",
                         "schema": {"type": ["string", "null"], "format": "password"},
+                    },
+                    "refresh_mode": {
+                        "label": "Refresh token type",
+                        "description": "As set for the app in the Constant Contact developer portal. 'long_lived': "
+                        "the same refresh token is reused and nothing is written. 'rotating': every refresh returns "
+                        "a new, single-use token, kept in the token store and refreshed under its lock.",
+                        "schema": {
+                            "type": ["string", "null"],
+                            "enum": ["long_lived", "rotating"],
+                            "default": "long_lived",
+                        },
+                    },
+                    "credential_store": {
+                        "label": "Token store",
+                        "description": "Where the current tokens are shared by every worker and the triggerer: "
+                        "'variable' (Airflow Variable constant_contact_token__<conn id>), 'file:/path/on/shared/disk' "
+                        "or the dotted path of a TokenStore subclass. The connection's refresh token seeds it.",
+                        "schema": {"type": ["string", "null"], "default": "variable"},
+                    },
+                    "requests_per_second": {
+                        "label": "API requests per second",
+                        "description": "Client-side pacing of API calls per process and API key: 4 for a standard "
+                        "key, 10 for a partner key; 0 turns pacing off (a sandbox without limits).",
+                        "schema": {"type": ["number", "null"], "default": 4, "minimum": 0},
                     },
                     "api_base_url": {
                         "label": "API base URL",

@@ -39,6 +39,7 @@ def iter_json_import_batches(
     *,
     max_contacts: int = MAX_CONTACTS_PER_REQUEST,
     max_bytes: int = MAX_REQUEST_BYTES,
+    sms_permission_to_send: str | None = None,
 ) -> Iterator[JsonImportBatch]:
     """
     Yield request bodies of at most ``max_contacts`` contacts and at most ``max_bytes`` bytes.
@@ -47,13 +48,17 @@ def iter_json_import_batches(
 
     :param records: ``(source row number, import record)`` pairs.
     :param list_ids: lists every contact is added to (1 to 50).
+    :param sms_permission_to_send: ``explicit`` or ``not_set``; the API requires it when records carry ``sms_number``.
     """
     if not 1 <= len(list_ids) <= 50:
         raise ValueError(f"An import adds contacts to 1 to 50 lists; got {len(list_ids)}.")
     if max_contacts < 1 or max_contacts > MAX_CONTACTS_PER_REQUEST:
         raise ValueError(f"max_contacts must be between 1 and {MAX_CONTACTS_PER_REQUEST}.")
     head = b'{"import_data":['
-    tail = b'],"list_ids":' + _dumps(list(list_ids)) + b"}"
+    options = {"list_ids": list(list_ids)}
+    if sms_permission_to_send is not None:
+        options["sms_permission_to_send"] = sms_permission_to_send
+    tail = b"]," + _dumps(options)[1:]
     budget = max_bytes - len(head) - len(tail)
     parts: list[bytes] = []
     rows: list[int] = []

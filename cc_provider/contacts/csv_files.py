@@ -112,6 +112,8 @@ class _QuotedRecords:
         self._handle = handle
         self._first: str | None = None
         self._reader = csv.reader(self, delimiter=delimiter, strict=True)
+        #: The first line of the current record (for error messages).
+        self.first_line = ""
         #: Lines the current record has taken so far.
         self.lines_read = 0
 
@@ -125,7 +127,7 @@ class _QuotedRecords:
 
     def parse(self, line: str) -> tuple[list[str], int]:
         """Return the fields of the record that starts with ``line``, and how many lines it took."""
-        self._first, self.lines_read = line, 0
+        self._first, self.lines_read, self.first_line = line, 0, line
         fields = next(self._reader)
         return fields, self.lines_read
 
@@ -157,12 +159,13 @@ class CsvFile:
         sample = self._sample()
         self.delimiter = delimiter or sniff_delimiter(sample)
         self.blank_rows = 0
+        self.header: tuple[str, ...] = ()
         records = self._records()
         try:
             first = next(records, None)
         finally:
             records.close()
-        self.header: tuple[str, ...] = tuple(name.strip() for name in first[1]) if first else ()
+        self.header = tuple(name.strip() for name in first[1]) if first else ()
         if not self.header:
             raise ContactFileError(f"{self.path}: the file is empty; expected a header row such as 'email,first_name'.")
 
@@ -175,8 +178,6 @@ class CsvFile:
                 sample = handle.read(SNIFF_CHARS)
         except UnicodeDecodeError as err:
             raise ContactFileError(f"{self.path}: not {self.encoding} text ({err.reason}).") from None
-        if "\x00" in sample:
-            raise ContactFileError(f"{self.path}: the file has NUL characters (is it UTF-16 without a BOM?).")
         return sample
 
     def _records(self, *, after_header: bool = False) -> Iterator[tuple[int, list[str], bool]]:
@@ -204,6 +205,9 @@ class CsvFile:
                     else:
                         fields = line.rstrip("\r\n").split(delimiter)
                         spans_lines = False
+                    if "\x00" in line or (spans_lines and "\x00" in "".join(fields)):
+                        start = row_number + extra_lines - (lines - 1 if spans_lines else 0)
+                        raise ContactFileError(self._nul_message(row_number, start, fields))
                     if len(fields) == width or width < 0:
                         if any(fields):
                             yield row_number, fields, spans_lines
@@ -215,7 +219,7 @@ class CsvFile:
                         self.blank_rows += 1
             except csv.Error as err:
                 line_number = row_number + extra_lines + quoted.lines_read - 1
-                raise ContactFileError(self._describe(err, row_number, line_number)) from None
+                raise ContactFileError(self._describe(err, row_number, line_number, quoted.first_line)) from None
             except UnicodeDecodeError as err:
                 raise ContactFileError(
                     f"{self.path}: row {row_number}: not {self.encoding} text ({err.reason})."
@@ -233,16 +237,42 @@ class CsvFile:
         self.blank_rows = 0
         return row_number, extra_lines
 
-    def _describe(self, err: csv.Error, row_number: int, line: int) -> str:
+    def _describe(self, err: csv.Error, row_number: int, line: int, first_line: str) -> str:
         where = f"{self.path}: row {row_number} (line {line})"
         text = str(err)
         if "field larger than field limit" in text:
-            return f"{where}: a field is longer than {csv.field_size_limit():,} characters (an unclosed quote?)."
+            limit = csv.field_size_limit()
+            column = self._long_field_column(first_line, limit)
+            return f"{where}: a field is longer than {limit:,} characters{column} (an unclosed quote?)."
         if "unexpected end of data" in text:
             return f"{where}: a quoted field is never closed (a '\"' opens it and the file ends)."
         if "expected after" in text:
             return f"{where}: {text} (a '\"' inside a quoted field must be doubled as '\"\"')."
         return f"{where}: {text}."
+
+    def _column_name(self, index: int) -> str:
+        return repr(self.header[index]) if index < len(self.header) else str(index + 1)
+
+    def _long_field_column(self, first_line: str, limit: int) -> str:
+        """Return ``", in column 'x'"`` for the field of a record's first line that opens a quote or is too long."""
+        masked = _QUOTED.sub(lambda match: "x" * len(match.group()), first_line)  # closed quotes: no delimiters
+        opened = masked.find('"')
+        if opened >= 0:
+            index: int | None = masked.count(self.delimiter, 0, opened)
+        else:
+            parts = masked.rstrip("\r\n").split(self.delimiter)
+            index = next((i for i, part in enumerate(parts) if len(part) > limit), None)
+        return f", in column {self._column_name(index)}" if index is not None else ""
+
+    def _nul_message(self, row_number: int, line: int, fields: list[str]) -> str:
+        index = next((i for i, field in enumerate(fields) if "\x00" in field), 0)
+        text = "".join(fields)
+        utf16 = text.count("\x00") * 4 >= len(text)  # every other character: UTF-16 read as a byte encoding
+        hint = "; is it UTF-16 without a BOM? Then pass encoding='utf-16-le' or 'utf-16-be'" if utf16 else ""
+        return (
+            f"{self.path}: row {row_number} (line {line}), column {self._column_name(index)}: "
+            f"NUL characters, which text never has{hint}."
+        )
 
     def rows(self) -> Iterator[tuple[int, list[str], bool]]:
         """

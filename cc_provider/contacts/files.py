@@ -22,6 +22,9 @@ CHUNK_CHARS = 1 << 16
 REJECTS_HEADER = ("row_number", "column", "value", "reason")
 #: A cell starting with one of these is a formula in spreadsheet programs (CSV injection).
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+#: Longest value written to the rejects file; longer ones are cut, saying how long they were (a 10 MB
+#: value would make the file unreadable by ``csv`` (128 KiB a field) and by spreadsheets (32,767 a cell)).
+MAX_REJECT_VALUE_CHARS = 1000
 
 
 def iter_json_records(path: str | os.PathLike[str]) -> Iterator[dict[str, Any]]:
@@ -69,6 +72,11 @@ def _first_char(handle: IO[str]) -> str:
     return ""
 
 
+def _reason(err: json.JSONDecodeError) -> str:
+    """The decoder's message without its dangling position words ("Unterminated string starting at")."""
+    return err.msg.removesuffix(" starting at").removesuffix(" at")
+
+
 def _iter_lines(path: Path, handle: IO[str]) -> Iterator[dict[str, Any]]:
     for line_number, line in enumerate(handle, start=1):
         if not line.strip():
@@ -76,9 +84,17 @@ def _iter_lines(path: Path, handle: IO[str]) -> Iterator[dict[str, Any]]:
         try:
             value = json.loads(line)
         except json.JSONDecodeError as err:
+            hint = ""
+            if err.pos >= len(line.rstrip()):  # the value goes on past the end of the line
+                hint = (
+                    "; the line ends inside a JSON value: JSON Lines has one whole object per line, "
+                    "and a file of JSON spread over lines must be one array, [{...}, {...}]"
+                )
             raise ContactFileError(
-                f"{path}: line {line_number}, column {err.colno}: invalid JSON ({err.msg})."
+                f"{path}: line {line_number}, column {err.colno}: invalid JSON ({_reason(err)}){hint}."
             ) from None
+        except RecursionError:
+            raise ContactFileError(f"{path}: line {line_number}: the JSON is nested too deeply to read.") from None
         yield _as_object(path, value, f"line {line_number}")
 
 
@@ -104,8 +120,13 @@ def _iter_array(path: Path, handle: IO[str]) -> Iterator[dict[str, Any]]:
             value, end = decoder.raw_decode(buffer, pos)
         except json.JSONDecodeError as err:
             if eof:
-                raise ContactFileError(f"{path}: record {index + 1}: invalid JSON ({err.msg}).") from None
+                ends = (
+                    "" if buffer.rstrip().endswith("]") else "; the file ends before the array is closed (truncated?)"
+                )
+                raise ContactFileError(f"{path}: record {index + 1}: invalid JSON ({_reason(err)}){ends}.") from None
             end = -1
+        except RecursionError:
+            raise ContactFileError(f"{path}: record {index + 1}: the JSON is nested too deeply to read.") from None
         if end == -1 or (not eof and (end == len(buffer) or buffer[end] not in " \t\r\n,]")):
             # the record may continue in the next chunk
             chunk = handle.read(CHUNK_CHARS)
@@ -133,6 +154,7 @@ class RejectsWriter:
 
     Columns and values that a spreadsheet would take for a formula (``= + - @``, tab, CR) are written
     with a leading ``'`` (see :func:`spreadsheet_safe`), so opening the file never runs user data.
+    Values longer than :data:`MAX_REJECT_VALUE_CHARS` are cut, with their length noted.
     With ``append=True`` rows are added to an existing file (e.g. the API's errors after the local ones).
     """
 
@@ -147,8 +169,11 @@ class RejectsWriter:
         self.count = 0
 
     def write(self, rejected: Rejected) -> None:
+        value = rejected.value
+        if len(value) > MAX_REJECT_VALUE_CHARS:
+            value = f"{value[:MAX_REJECT_VALUE_CHARS]}... ({len(value):,} characters)"
         self._writer.writerow(
-            (rejected.row_number, spreadsheet_safe(rejected.column), spreadsheet_safe(rejected.value), rejected.reason)
+            (rejected.row_number, spreadsheet_safe(rejected.column), spreadsheet_safe(value), rejected.reason)
         )
         self.count += 1
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import time
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -11,19 +13,13 @@ from airflow.sdk import BaseHook, Connection
 
 from cc_provider.exceptions import ConstantContactApiError, ConstantContactError
 from cc_provider.hooks.activities import activities_flow, activity_flow, next_href
-from cc_provider.hooks.exchange import (
-    DEFAULT_API_BASE_URL,
-    DEFAULT_AUTH_BASE_URL,
-    ApiSettings,
-    Exchange,
-    Flow,
-    run_async,
-    run_sync,
-)
+from cc_provider.hooks.connection import exchange_for, settings_from_connection
+from cc_provider.hooks.exchange import ApiSettings, Exchange, Flow, run_async, run_sync
 from cc_provider.hooks.retry import RetryPolicy
 from cc_provider.hooks.wire import HttpResponse
 
 CONTACTS_PAGE_SIZE = 500
+MAX_CONTACT_IDS_PER_ACTIVITY = 500
 LISTS_PAGE_SIZE = 1000
 
 
@@ -32,7 +28,8 @@ class ConstantContactHook(BaseHook):
     Talk to the Constant Contact V3 API with an OAuth2 refresh token.
 
     The connection holds the app's client ID (login), client secret (password) and, in its extras,
-    ``refresh_token`` and optionally ``api_base_url`` / ``auth_base_url``. The constructor does no I/O.
+    ``refresh_token``, ``refresh_mode`` (``long_lived`` or ``rotating``), ``credential_store`` and optionally
+    ``api_base_url`` / ``auth_base_url`` (see :mod:`cc_provider.hooks.tokens`). The constructor does no I/O.
 
     :param constant_contact_conn_id: Airflow connection id.
     :param timeout: seconds to wait for one HTTP response.
@@ -75,33 +72,10 @@ class ConstantContactHook(BaseHook):
     @staticmethod
     def settings_from_connection(conn: Connection) -> ApiSettings:
         """Read and check the connection fields; raise a ValueError naming what is missing."""
-        extra = conn.extra_dejson
-        missing = [
-            name
-            for name, value in (
-                ("login (client ID / API key)", conn.login),
-                ("password (client secret)", conn.password),
-                ("extra 'refresh_token'", extra.get("refresh_token")),
-            )
-            if not value
-        ]
-        if missing:
-            raise ValueError(f"Connection '{conn.conn_id}' lacks {', '.join(missing)}.")
-        return ApiSettings(
-            client_id=str(conn.login),
-            client_secret=str(conn.password),
-            refresh_token=str(extra["refresh_token"]),
-            api_base_url=str(extra.get("api_base_url") or DEFAULT_API_BASE_URL).rstrip("/"),
-            auth_base_url=str(extra.get("auth_base_url") or DEFAULT_AUTH_BASE_URL).rstrip("/"),
-        )
+        return settings_from_connection(conn)
 
     def _make_exchange(self, conn: Connection) -> Exchange:
-        settings = self.settings_from_connection(conn)
-        from airflow.sdk.log import mask_secret
-
-        mask_secret(settings.client_secret)
-        mask_secret(settings.refresh_token)
-        return Exchange(settings, self.retry_policy, log=self.log)
+        return exchange_for(conn, self.retry_policy, log=self.log)
 
     @property
     def exchange(self) -> Exchange:
@@ -212,7 +186,110 @@ class ConstantContactHook(BaseHook):
             raise ConstantContactError("GET /contacts did not return contacts_count although include_count=true.")
         return int(page["contacts_count"])
 
+    def find_contact(self, email: str) -> dict[str, Any] | None:
+        """Return the contact with this email in any status (deleted ones too), with its list memberships."""
+        params = {"email": email, "status": "all", "include": "list_memberships"}
+        contacts = self.call_json("GET", "/contacts", params=params).get("contacts") or []
+        return contacts[0] if contacts else None
+
+    def sign_up_form(self, contact: dict[str, Any], attempts: int = 3) -> tuple[str, bool]:
+        """
+        Create or update one contact by email (``POST /contacts/sign_up_form``); return ``(contact_id, created)``.
+
+        The API answers 409 when simultaneous requests update the same contact; that is retried.
+        """
+        attempt = 1
+        while True:
+            try:
+                response = self.call("POST", "/contacts/sign_up_form", json_body=contact)
+                return str(response.json()["contact_id"]), response.status_code == 201
+            except ConstantContactApiError as err:
+                if err.status_code != 409 or attempt >= attempts:
+                    raise
+                delay = self.retry_policy.delay(attempt)
+                self.log.warning("sign_up_form answered 409 (a concurrent update); retrying in %.1f s.", delay)
+                time.sleep(delay)
+                attempt += 1
+
     # -- bulk activities ----------------------------------------------------------------------------
+
+    def add_list_memberships(self, list_ids: Sequence[str], contact_ids: Sequence[str]) -> dict[str, Any]:
+        """Start an activity adding up to 500 contacts to up to 50 lists."""
+        return self._membership_activity("add_list_memberships", list_ids, contact_ids)
+
+    def remove_list_memberships(self, list_ids: Sequence[str], contact_ids: Sequence[str]) -> dict[str, Any]:
+        """Start an activity removing up to 500 contacts from up to 50 lists."""
+        return self._membership_activity("remove_list_memberships", list_ids, contact_ids)
+
+    def _membership_activity(self, kind: str, list_ids: Sequence[str], contact_ids: Sequence[str]) -> dict[str, Any]:
+        if not 1 <= len(contact_ids) <= MAX_CONTACT_IDS_PER_ACTIVITY:
+            raise ValueError(f"{kind} takes 1 to {MAX_CONTACT_IDS_PER_ACTIVITY} contact ids; got {len(contact_ids)}.")
+        if not 1 <= len(list_ids) <= 50:
+            raise ValueError(f"{kind} takes 1 to 50 list ids; got {len(list_ids)}.")
+        body = {"source": {"contact_ids": list(contact_ids)}, "list_ids": list(list_ids)}
+        return self.call_json("POST", f"/activities/{kind}", json_body=body)
+
+    def start_contact_export(
+        self,
+        *,
+        list_ids: Sequence[str] | None = None,
+        status: str | None = None,
+        fields: Sequence[str] | None = None,
+    ) -> dict[str, Any]:
+        """Start a ``contact_exports`` activity (all contacts, or those of up to 50 lists)."""
+        body: dict[str, Any] = {}
+        if list_ids:
+            body["list_ids"] = list(list_ids)
+        if status:
+            body["status"] = status
+        if fields:
+            body["fields"] = list(fields)
+        return self.call_json("POST", "/activities/contact_exports", json_body=body)
+
+    def download_export(self, results_href: str) -> bytes:
+        """Return the CSV of a completed export, from its activity's ``_links.results.href``."""
+        return self.call("GET", results_href, headers={"Accept": "text/csv"}).content
+
+    def submit_csv_import(
+        self,
+        path: str,
+        list_ids: Sequence[str],
+        file_name: str | None = None,
+        sms_permission_to_send: str | None = None,
+    ) -> dict[str, Any]:
+        """Upload a CSV file to ``contacts_file_import`` (multipart; the file is read from disk)."""
+        name = file_name or os.path.basename(path)
+        if not name.lower().endswith(".csv"):
+            raise ValueError(f"The API takes only .csv files; got {name!r}.")
+        form = {"list_ids": ",".join(list_ids)}
+        if sms_permission_to_send is not None:
+            form["sms_permission_to_send"] = sms_permission_to_send
+        return self.call_json("POST", "/activities/contacts_file_import", form=form, upload=("file", name, path))
+
+    def custom_field_names(self) -> set[str]:
+        """Return the ``name`` of every custom field of the account (what ``cf:<name>`` columns refer to)."""
+        fields = self.paginate("/contact_custom_fields", "custom_fields", {"limit": 100})
+        return {str(f["name"]) for f in fields if f.get("name")}
+
+    def create_custom_field(self, label: str, field_type: str = "string") -> dict[str, Any]:
+        """Create a custom field; its ``name`` is the label with underscores for spaces."""
+        return self.call_json("POST", "/contact_custom_fields", json_body={"label": label, "type": field_type})
+
+    def list_ids_for_names(self, names: Sequence[str], create_missing: bool = True) -> list[str]:
+        """Return the ids of the lists with these exact names, creating the missing ones if asked."""
+        ids = []
+        for name in names:
+            if create_missing:
+                contact_list, created = self.get_or_create_list(name)
+                if created:
+                    self.log.info("Created list %r (%s).", name, contact_list["list_id"])
+            else:
+                found = self.find_list_by_name(name)
+                if found is None:
+                    raise ValueError(f"No contact list is named {name!r}.")
+                contact_list = found
+            ids.append(str(contact_list["list_id"]))
+        return ids
 
     def submit_json_import(self, body: bytes) -> dict[str, Any]:
         """POST a ready-made ``contacts_json_import`` body (bytes as sent) and return the activity."""

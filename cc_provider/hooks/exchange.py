@@ -1,33 +1,33 @@
 """
-The request life cycle (token, send, retry, refresh on 401) written once, without a transport.
+The request life cycle (token, pacing, send, retry, refresh on 401) written once, without a transport.
 
-A *flow* is a generator that yields :class:`HttpRequest` or :class:`Sleep` actions, receives
-:class:`HttpResponse` or :class:`TransportFailure` outcomes, and returns its result. The sync driver
-(``requests``) and the async driver (``httpx``) are the only code that touches a socket, so tasks and
-triggers share every decision.
+A *flow* (see :mod:`cc_provider.hooks.flows`) is a generator that yields :class:`HttpRequest`,
+:class:`Sleep` or :class:`Blocking` actions, receives their outcomes and returns its result. The sync
+driver (``requests``) and the async driver (``httpx``) are the only code that touches a socket or runs
+token-store I/O, so tasks and triggers share every decision.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
-from collections.abc import Generator
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any
 
 import httpx
 import requests
 
-from cc_provider.exceptions import ConstantContactTransportError
-from cc_provider.hooks.oauth import AccessToken, parse_token_response, refresh_request, token_error
-from cc_provider.hooks.retry import RetryPolicy, is_retryable
-from cc_provider.hooks.wire import HttpRequest, HttpResponse, Sleep, TransportFailure, api_error, join_url
+from cc_provider.hooks.budget import RateLimiter, TokenSlot, pace
+from cc_provider.hooks.flows import Action, Flow, Outcome, T, retry_or_raise
+from cc_provider.hooks.oauth import AccessToken
+from cc_provider.hooks.retry import RetryPolicy
+from cc_provider.hooks.token_store import TokenStore
+from cc_provider.hooks.tokens import TokenKeeper
+from cc_provider.hooks.wire import Blocking, HttpRequest, HttpResponse, Sleep, TransportFailure, join_url
 
-T = TypeVar("T")
-Action = HttpRequest | Sleep
-Outcome = HttpResponse | TransportFailure | None
-Flow = Generator[Action, Outcome, T]
+__all__ = ["Action", "ApiSettings", "Exchange", "Flow", "Outcome", "run_async", "run_sync"]
 
 DEFAULT_API_BASE_URL = "https://api.cc.email/v3"
 DEFAULT_AUTH_BASE_URL = "https://authz.constantcontact.com/oauth2/default/v1"
@@ -39,9 +39,13 @@ class ApiSettings:
 
     client_id: str
     client_secret: str = field(repr=False)
-    refresh_token: str = field(repr=False)
+    refresh_token: str | None = field(repr=False)
     api_base_url: str = DEFAULT_API_BASE_URL
     auth_base_url: str = DEFAULT_AUTH_BASE_URL
+    conn_id: str = ""
+    token_type: str = "long_lived"
+    token_store: str | None = None
+    requests_per_second: float = 4.0
 
     @property
     def token_url(self) -> str:
@@ -50,12 +54,16 @@ class ApiSettings:
 
 class Exchange:
     """
-    Token cache, retry loop and 401 replay for one connection.
+    Tokens, pacing, retry loop and 401 replay for one connection.
 
-    :param settings: credentials and base URLs.
+    :param settings: credentials, base URLs and token settings.
     :param retry_policy: back-off for transient failures.
     :param refresh_lead_seconds: refresh the access token this long before it expires
         (capped at half its lifetime, so short-lived tokens are not refreshed on every call).
+    :param store: token store shared by every worker (``None``: tokens live in this process only).
+    :param slot: in-process token slot (the hook passes one shared by the process; private by default).
+    :param api_limiter: pacing of API requests (the hook passes the process-wide one; unpaced by default).
+    :param token_limiter: pacing of token-endpoint requests (likewise).
     """
 
     def __init__(
@@ -65,14 +73,42 @@ class Exchange:
         *,
         refresh_lead_seconds: float = 300.0,
         log: logging.Logger | None = None,
+        store: TokenStore | None = None,
+        slot: TokenSlot | None = None,
+        api_limiter: RateLimiter | None = None,
+        token_limiter: RateLimiter | None = None,
     ) -> None:
         self.settings = settings
         self.retry_policy = retry_policy
-        self.refresh_lead_seconds = refresh_lead_seconds
         self.log = log or logging.getLogger(__name__)
-        self._token: AccessToken | None = None
-        self._token_lifetime = 0.0
-        self.refresh_count = 0
+        self.api_limiter = api_limiter
+        self.tokens = TokenKeeper(
+            settings,
+            retry_policy,
+            store=store,
+            slot=slot,
+            limiter=token_limiter,
+            refresh_lead_seconds=refresh_lead_seconds,
+            log=self.log,
+        )
+
+    @property
+    def refresh_count(self) -> int:
+        """How many times this exchange obtained a token from the token endpoint."""
+        return self.tokens.refresh_count
+
+    @property
+    def token(self) -> AccessToken | None:
+        """The access token currently held for this connection in this process."""
+        return self.tokens.slot.token
+
+    @property
+    def refresh_lead_seconds(self) -> float:
+        return self.tokens.refresh_lead_seconds
+
+    @refresh_lead_seconds.setter
+    def refresh_lead_seconds(self, value: float) -> None:
+        self.tokens.refresh_lead_seconds = value
 
     def request(self, method: str, endpoint: str, **kwargs: Any) -> HttpRequest:
         """Describe an API request; ``endpoint`` is a path such as ``/contact_lists`` or a ``_links`` href."""
@@ -83,77 +119,28 @@ class Exchange:
         return HttpRequest(method=method, url=url, headers=headers, **kwargs)
 
     def call(self, request: HttpRequest) -> Flow[HttpResponse]:
-        """Send an API request with a valid token; retry transient failures; refresh once on 401."""
-        replayed_401 = False
+        """Send an API request with a valid token, paced; retry transient failures; refresh once on 401."""
+        rejected: str | None = None
         retries = 0
         while True:
-            token = yield from self.access_token()
+            token = yield from self.access_token(rejected)
+            yield from pace(self.api_limiter)
             outcome = yield request.with_header("Authorization", f"Bearer {token.value}")
             if isinstance(outcome, HttpResponse) and outcome.ok:
                 return outcome
-            if isinstance(outcome, HttpResponse) and outcome.status_code == 401 and not replayed_401:
+            if isinstance(outcome, HttpResponse) and outcome.status_code == 401 and rejected is None:
                 self.log.info("%s %s answered 401; refreshing the access token once.", request.method, request.path)
-                replayed_401 = True
-                self._token = None
+                rejected = token.value
                 continue
-            retries = yield from self._retry_or_raise(request, outcome, retries)
+            retries = yield from retry_or_raise(self.retry_policy, self.log, request, outcome, retries)
 
-    def access_token(self) -> Flow[AccessToken]:
-        """Return the cached access token, refreshing it ahead of expiry."""
-        lead = min(self.refresh_lead_seconds, self._token_lifetime / 2)
-        if self._token is not None and not self._token.expires_within(lead):
-            return self._token
-        s = self.settings
-        request = refresh_request(s.token_url, s.client_id, s.client_secret, s.refresh_token)
-        retries = 0
-        while True:
-            outcome = yield request
-            if isinstance(outcome, HttpResponse) and outcome.ok:
-                break
-            if isinstance(outcome, HttpResponse) and not is_retryable(outcome):
-                raise token_error(outcome)
-            retries = yield from self._retry_or_raise(request, outcome, retries)
-        assert isinstance(outcome, HttpResponse)
-        token = parse_token_response(outcome)
-        _mask(token.value)
-        self.refresh_count += 1
-        self._token_lifetime = max(0.0, token.expires_at - time.time())
-        self._token = token
-        self.log.info("Obtained a Constant Contact access token valid for %d s.", self._token_lifetime)
-        return token
+    def access_token(self, rejected: str | None = None) -> Flow[AccessToken]:
+        """Return a valid access token (shared, stored or refreshed ahead of expiry); never ``rejected``."""
+        return (yield from self.tokens.access_token(rejected))
 
-    def _retry_or_raise(self, request: HttpRequest, outcome: Outcome, retries: int) -> Flow[int]:
-        assert outcome is not None
-        if not is_retryable(outcome):
-            assert isinstance(outcome, HttpResponse)
-            raise api_error(request, outcome)
-        if retries >= self.retry_policy.max_retries:
-            if isinstance(outcome, TransportFailure):
-                raise ConstantContactTransportError(
-                    f"{request.method} {request.path} failed after {retries + 1} attempts: {outcome.reason}"
-                )
-            raise api_error(request, outcome, hint=f"Gave up after {retries + 1} attempts.")
-        retries += 1
-        delay = self.retry_policy.delay(retries, outcome)
-        what = outcome.reason if isinstance(outcome, TransportFailure) else f"status {outcome.status_code}"
-        self.log.warning(
-            "%s %s failed (%s); retry %d of %d in %.1f s.",
-            request.method,
-            request.path,
-            what,
-            retries,
-            self.retry_policy.max_retries,
-            delay,
-        )
-        yield Sleep(delay)
-        return retries
-
-
-def _mask(secret: str) -> None:
-    """Register a secret with Airflow's log masker."""
-    from airflow.sdk.log import mask_secret
-
-    mask_secret(secret)
+    def refresh_now(self) -> Flow[AccessToken]:
+        """Use the refresh token now, whatever the access token's age (a keep-alive: unused ones die in 180 days)."""
+        return (yield from self.tokens.access_token(force=True))
 
 
 def run_sync(flow: Flow[T], session: requests.Session, timeout: float) -> T:
@@ -164,46 +151,70 @@ def run_sync(flow: Flow[T], session: requests.Session, timeout: float) -> T:
             outcome: Outcome = None
             if isinstance(action, Sleep):
                 time.sleep(action.seconds)
+            elif isinstance(action, Blocking):
+                try:
+                    outcome = action.func(*action.args)
+                except Exception as exc:
+                    action = flow.throw(exc)
+                    continue
             else:
                 outcome = _send_sync(session, action, timeout)
             action = flow.send(outcome)
     except StopIteration as done:
         return done.value
+    finally:
+        flow.close()
 
 
 async def run_async(flow: Flow[T], client: httpx.AsyncClient, timeout: float) -> T:
-    """Drive a flow with ``httpx`` (used inside triggers)."""
+    """Drive a flow with ``httpx`` (used inside triggers); blocking calls run in a worker thread."""
     try:
         action = next(flow)
         while True:
             outcome: Outcome = None
             if isinstance(action, Sleep):
                 await asyncio.sleep(action.seconds)
+            elif isinstance(action, Blocking):
+                try:
+                    outcome = await asyncio.to_thread(action.func, *action.args)
+                except Exception as exc:
+                    action = flow.throw(exc)
+                    continue
             else:
                 outcome = await _send_async(client, action, timeout)
             action = flow.send(outcome)
     except StopIteration as done:
         return done.value
+    finally:
+        flow.close()
 
 
 def _send_sync(session: requests.Session, req: HttpRequest, timeout: float) -> HttpResponse | TransportFailure:
     try:
-        resp = session.request(
-            req.method,
-            req.url,
-            params=req.params,
-            json=req.json_body,
-            data=req.content if req.content is not None else req.form,
-            headers=req.headers,
-            auth=req.basic_auth,
-            timeout=timeout,
-        )
+        with contextlib.ExitStack() as stack:
+            files = None
+            if req.upload is not None:  # multipart: requests writes the boundary and Content-Type itself
+                field_name, file_name, path = req.upload
+                files = {field_name: (file_name, stack.enter_context(open(path, "rb")), "text/csv")}
+            resp = session.request(
+                req.method,
+                req.url,
+                params=req.params,
+                json=req.json_body,
+                data=req.content if req.content is not None else req.form,
+                files=files,
+                headers=req.headers,
+                auth=req.basic_auth,
+                timeout=timeout,
+            )
     except (requests.ConnectionError, requests.Timeout) as exc:
         return TransportFailure(type(exc).__name__)
     return HttpResponse(resp.status_code, dict(resp.headers), resp.content)
 
 
 async def _send_async(client: httpx.AsyncClient, req: HttpRequest, timeout: float) -> HttpResponse | TransportFailure:
+    if req.upload is not None:
+        raise ValueError("File uploads are sent from tasks (the sync driver), not from triggers.")
     try:
         resp = await client.request(
             req.method,

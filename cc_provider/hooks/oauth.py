@@ -14,8 +14,9 @@ from cc_provider.hooks.wire import HttpRequest, HttpResponse, parse_error_body
 DEFAULT_LIFETIME_SECONDS = 3600.0
 
 REAUTHORIZE_HINT = (
-    "Authorize the app again (a person must consent in a browser, with the offline_access scope) "
-    "and put the new refresh token in the connection's 'refresh_token' extra."
+    "Authorize the app again (a person must consent in a browser, with the offline_access scope): "
+    "run `python -m cc_provider.auth login` (or `device`), or put the new refresh token in the "
+    "connection's 'refresh_token' extra."
 )
 
 

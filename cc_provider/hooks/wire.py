@@ -8,13 +8,14 @@ drivers (``requests`` for tasks, ``httpx`` for triggers) turn them into bytes on
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import urlsplit
 
 from cc_provider.exceptions import ConstantContactApiError, ConstantContactQuotaExceededError
 
-QUOTA_HINT = "The daily quota is exhausted; it resets at 00:00 UTC."
+QUOTA_HINT = "Not retried: daily quota exhausted; it resets at 00:00 UTC."
 
 
 @dataclass(frozen=True)
@@ -27,6 +28,8 @@ class HttpRequest:
     json_body: Any = None
     content: bytes | None = None
     form: dict[str, str] | None = None
+    #: A file to upload as multipart/form-data: ``(field name, file name sent, local path)``.
+    upload: tuple[str, str, str] | None = None
     headers: dict[str, str] = field(default_factory=dict)
     basic_auth: tuple[str, str] | None = field(default=None, repr=False)
 
@@ -72,6 +75,22 @@ class Sleep:
     """Ask the driver to wait before the next request."""
 
     seconds: float
+
+
+@dataclass(frozen=True)
+class Blocking:
+    """
+    Ask the driver to run a blocking call (token-store I/O) and send back its result.
+
+    The sync driver calls it in place; the async driver runs it in a worker thread
+    (``asyncio.to_thread``) so the event loop never blocks. An exception it raises is thrown into the flow.
+    """
+
+    func: Callable[..., Any]
+    args: tuple[Any, ...] = ()
+
+    def __repr__(self) -> str:  # the arguments may be token records: never print them
+        return f"Blocking({getattr(self.func, '__qualname__', self.func)!s})"
 
 
 def join_url(base_url: str, endpoint: str) -> str:

@@ -5,9 +5,34 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from cc_provider.contacts import MAX_CSV_CONTACTS, PreparedImport, iter_csv_chunks, prepare_import
+from cc_provider.contacts import MAX_CSV_CONTACTS, ContactFileError, PreparedImport, iter_csv_chunks, prepare_import
+from cc_provider.contacts.fields import is_custom_field
 from cc_provider.hooks.constant_contact import ConstantContactHook
 from cc_provider.operators.import_base import ConstantContactImportBaseOperator, ImportRequest, file_identity
+
+#: The column headings ``contacts_file_import`` takes besides ``cf:<name>`` (the spec's ``file`` parameter);
+#: ``contacts_json_import`` takes more (``home_phone``, ``work_street``, ...).
+FILE_IMPORT_COLUMNS = frozenset(
+    {
+        "email",
+        "sms_number",
+        "sms_consent_date",
+        "first_name",
+        "last_name",
+        "phone",
+        "job_title",
+        "company_name",
+        "anniversary",
+        "birthday_month",
+        "birthday_day",
+        "street",
+        "street2",
+        "city",
+        "state",
+        "zip",
+        "country",
+    }
+)
 
 
 class ConstantContactImportCsvOperator(ConstantContactImportBaseOperator):
@@ -38,7 +63,7 @@ class ConstantContactImportCsvOperator(ConstantContactImportBaseOperator):
         return file_identity(self.path)
 
     def prepare(self) -> PreparedImport:
-        return prepare_import(
+        prepared = prepare_import(
             self.path,
             column_map=self.column_map,
             dedupe=self.dedupe,
@@ -46,9 +71,20 @@ class ConstantContactImportCsvOperator(ConstantContactImportBaseOperator):
             delimiter=self.delimiter,
             encoding=self.encoding,
         )
+        if prepared.columns is None:
+            raise ContactFileError(f"{self.path}: not a CSV file; import JSON with ConstantContactImportJsonOperator.")
+        refused = [key for key in prepared.columns if key not in FILE_IMPORT_COLUMNS and not is_custom_field(key)]
+        if refused:
+            raise ContactFileError(
+                f"{self.path}: header: contacts_file_import takes no {', '.join(map(repr, refused))} column (it takes "
+                f"{', '.join(sorted(FILE_IMPORT_COLUMNS))} and cf:<name>); map those columns elsewhere or to None "
+                "with column_map, or import the file with ConstantContactImportJsonOperator. Nothing was sent."
+            )
+        return prepared
 
     def stage(self, prepared: PreparedImport, list_ids: list[str], directory: str | None) -> Iterator[ImportRequest]:
         assert prepared.columns is not None  # a CSV source always has its header
+        self.sends_sms_numbers = "sms_number" in prepared.columns
         chunks = iter_csv_chunks(
             prepared.rows(),
             prepared.columns,
@@ -62,4 +98,4 @@ class ConstantContactImportCsvOperator(ConstantContactImportBaseOperator):
 
     def post(self, hook: ConstantContactHook, request: ImportRequest, list_ids: list[str]) -> dict[str, Any]:
         assert request.path is not None
-        return hook.submit_csv_import(request.path, list_ids, request.file_name)
+        return hook.submit_csv_import(request.path, list_ids, request.file_name, self.sms_permission_to_send)

@@ -21,7 +21,13 @@ from typing import Any
 from airflow.sdk import BaseOperator, Context, conf
 
 from cc_provider.activity import DEFAULT_UNKNOWN_STATE_GRACE
-from cc_provider.contacts import PreparedImport, RejectsWriter, map_activity_errors, missing_custom_fields
+from cc_provider.contacts import (
+    PreparedImport,
+    RejectsWriter,
+    UnknownCustomFieldsError,
+    map_activity_errors,
+    missing_custom_fields,
+)
 from cc_provider.contacts.dedupe import DedupeMode
 from cc_provider.contacts.rules import Rejected
 from cc_provider.exceptions import ConstantContactError
@@ -36,6 +42,13 @@ DEFAULT_WAIT_TIMEOUT = 24 * 3600.0
 
 class TooManyRejectsError(ConstantContactError):
     """More rows failed the local checks than ``max_reject_rate`` allows; nothing was sent."""
+
+
+class MissingCustomFieldsError(ConstantContactError, UnknownCustomFieldsError):
+    """``cf:`` columns name custom fields the account lacks; nothing was sent. ``unknown`` lists them."""
+
+    def __init__(self, message: str, unknown: list[str] | None = None) -> None:
+        UnknownCustomFieldsError.__init__(self, message, list(unknown or []))
 
 
 @dataclass
@@ -62,6 +75,8 @@ class ConstantContactImportBaseOperator(ActivityWaitMixin, BaseOperator):
     :param max_reject_rate: fail before any upload if more than this share of rows is rejected locally.
     :param create_custom_fields: create custom fields named by ``cf:`` columns that the account lacks
         (otherwise the task fails before any upload, listing them).
+    :param sms_permission_to_send: ``explicit`` or ``not_set``: the SMS permission of the imported
+        ``sms_number`` values (the API requires it when there is an ``sms_number`` column).
     :param max_contacts_per_request: contacts per request (the API's maximum is the default).
     :param max_request_bytes: bytes per request (under the API's 4 MB, where it silently truncates).
     :param wait_for_completion: wait until every import activity completed.
@@ -90,6 +105,7 @@ class ConstantContactImportBaseOperator(ActivityWaitMixin, BaseOperator):
         dry_run: bool = False,
         max_reject_rate: float | None = None,
         create_custom_fields: bool = False,
+        sms_permission_to_send: str | None = None,
         max_contacts_per_request: int | None = None,
         max_request_bytes: int | None = None,
         wait_for_completion: bool = False,
@@ -108,6 +124,8 @@ class ConstantContactImportBaseOperator(ActivityWaitMixin, BaseOperator):
         for name, rate in (("max_error_rate", max_error_rate), ("max_reject_rate", max_reject_rate)):
             if rate is not None and not 0.0 <= rate <= 1.0:
                 raise ValueError(f"{name} must be between 0.0 and 1.0; got {rate}.")
+        if sms_permission_to_send not in (None, "explicit", "not_set"):
+            raise ValueError(f"sms_permission_to_send must be 'explicit' or 'not_set'; got {sms_permission_to_send!r}.")
         if dedupe not in ("first", "last", None):
             raise ValueError(f"dedupe must be 'first', 'last' or None; got {dedupe!r}.")
         self.list_ids = list_ids
@@ -118,6 +136,8 @@ class ConstantContactImportBaseOperator(ActivityWaitMixin, BaseOperator):
         self.dry_run_only = dry_run  # BaseOperator already has a dry_run() method
         self.max_reject_rate = max_reject_rate
         self.create_custom_fields = create_custom_fields
+        self.sms_permission_to_send = sms_permission_to_send
+        self.sends_sms_numbers = False  # set by ``stage`` when a request carries sms_number
         self.max_contacts_per_request = max_contacts_per_request or self.default_max_contacts
         self.max_request_bytes = max_request_bytes or self.default_max_bytes
         self.wait_for_completion = wait_for_completion
@@ -160,6 +180,12 @@ class ConstantContactImportBaseOperator(ActivityWaitMixin, BaseOperator):
             summary = self._summary(prepared, requests, list_ids)
             self._check_reject_rate(summary)
             self._check_custom_fields(hook, prepared)
+            if self.sends_sms_numbers and self.sms_permission_to_send is None:
+                raise ValueError(
+                    f"{prepared.source_name}: the contacts carry sms_number, and the API then requires the SMS "
+                    "permission: set sms_permission_to_send='explicit' (consent given, with sms_consent_date) or "
+                    "'not_set'. Nothing was sent."
+                )
             if self.dry_run_only:
                 self.log.info("Dry run: %s", summary)
                 return {**summary, "dry_run": True}
@@ -234,9 +260,12 @@ class ConstantContactImportBaseOperator(ActivityWaitMixin, BaseOperator):
         if not missing:
             return
         if not self.create_custom_fields or self.dry_run_only:
-            raise ConstantContactError(
-                f"The account has no custom field(s) {missing} named by cf: columns. Create them in Constant "
-                "Contact, map the columns elsewhere with column_map, or set create_custom_fields=True."
+            columns = ", ".join(f"'cf:{name}'" for name in missing)
+            raise MissingCustomFieldsError(
+                f"{prepared.source_name}: header: column(s) {columns} name custom field(s) the account does not "
+                "have; nothing was sent. Create them in Constant Contact, map the columns elsewhere with "
+                "column_map, or set create_custom_fields=True.",
+                missing,
             )
         for name in missing:
             hook.create_custom_field(name)

@@ -63,7 +63,11 @@ class ConstantContactImportJsonOperator(ConstantContactImportBaseOperator):
 
     def stage(self, prepared: PreparedImport, list_ids: list[str], directory: str | None) -> Iterator[ImportRequest]:
         batches = iter_json_import_batches(
-            prepared.records(), list_ids, max_contacts=self.max_contacts_per_request, max_bytes=self.max_request_bytes
+            self._noting_sms(prepared.records()),
+            list_ids,
+            max_contacts=self.max_contacts_per_request,
+            max_bytes=self.max_request_bytes,
+            sms_permission_to_send=self.sms_permission_to_send,
         )
         for number, batch in enumerate(batches, start=1):
             path = None
@@ -73,6 +77,12 @@ class ConstantContactImportJsonOperator(ConstantContactImportBaseOperator):
             # keep the row numbers, not the body, to map the API's "Line N" errors back to source rows
             lines = replace(batch, body=b"")
             yield ImportRequest(path, batch.contact_count, len(batch.body), os.path.basename(path or ""), lines)
+
+    def _noting_sms(self, records: Iterator[tuple[int, dict[str, Any]]]) -> Iterator[tuple[int, dict[str, Any]]]:
+        for row_number, record in records:
+            if "sms_number" in record:
+                self.sends_sms_numbers = True
+            yield row_number, record
 
     def post(self, hook: ConstantContactHook, request: ImportRequest, list_ids: list[str]) -> dict[str, Any]:
         assert request.path is not None

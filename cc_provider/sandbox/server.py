@@ -142,16 +142,15 @@ class SandboxServer:
 def airflow_connection(server: SandboxServer) -> dict[str, Any]:
     """Return the Airflow connection (as a dict) that points the provider at ``server``."""
     cfg = server.config
-    return {
-        "conn_type": "constant_contact",
-        "login": cfg.client_id,
-        "password": cfg.client_secret,
-        "extra": {
-            "refresh_token": cfg.refresh_token,
-            "api_base_url": server.api_base_url,
-            "auth_base_url": server.auth_base_url,
-        },
+    extra: dict[str, Any] = {
+        "refresh_token": cfg.refresh_token,
+        "api_base_url": server.api_base_url,
+        "auth_base_url": server.auth_base_url,
     }
+    if not cfg.rate_limit_per_second:
+        # a sandbox without the 4-a-second limit: the client need not pace itself either (its standard option)
+        extra["requests_per_second"] = 0
+    return {"conn_type": "constant_contact", "login": cfg.client_id, "password": cfg.client_secret, "extra": extra}
 
 
 def airflow_connection_json(server: SandboxServer) -> str:

@@ -6,6 +6,7 @@ import asyncio
 import json
 import logging
 import socket
+import time
 
 import pytest
 
@@ -16,10 +17,23 @@ from cc_provider.exceptions import (
     ConstantContactQuotaExceededError,
     ConstantContactTransportError,
 )
+from cc_provider.hooks.budget import reset_process_state
 from cc_provider.hooks.constant_contact import ConstantContactHook
 from cc_provider.sandbox.testing import CONNECTION_ENV as CONN_ENV
-from cc_provider.sandbox.testing import add_fault, expire_tokens, patch_config
+from cc_provider.sandbox.testing import add_fault, expire_tokens, patch_config, reset_sandbox
 from cc_provider.sandbox.testing import sandbox_stats as stats
+
+
+@pytest.fixture(autouse=True)
+def fresh_process_state(cc_connection, monkeypatch):
+    """
+    Each test starts with no access token held by the process, and without client-side pacing of API
+    calls (the session sandbox has its limits off; TestPacing turns both on).
+    """
+    set_connection(monkeypatch, cc_connection, extra={"requests_per_second": 0})
+    reset_process_state()
+    yield
+    reset_process_state()
 
 
 def requests_to(server, key: str) -> int:
@@ -62,7 +76,7 @@ class TestTokens:
         try:
             hook = fast_hook()
             hook.call_json("GET", "/contact_lists")
-            token = hook.exchange._token
+            token = hook.exchange.token
             assert token is not None and token.expires_within(2)
             hook.exchange.refresh_lead_seconds = 300  # capped to half the 2 s lifetime
             import time
@@ -88,9 +102,29 @@ class TestTokens:
         assert "wrong-client-secret-value" not in str(err.value)
 
     def test_missing_connection_fields_are_named(self, cc_sandbox, cc_connection, monkeypatch):
-        set_connection(monkeypatch, cc_connection, login=None, extra={"refresh_token": None})
-        with pytest.raises(ValueError, match=r"login \(client ID / API key\).*refresh_token"):
+        set_connection(monkeypatch, cc_connection, login=None, password=None)
+        with pytest.raises(ValueError, match=r"login \(client ID / API key\), password \(client secret\)"):
             fast_hook().call_json("GET", "/contact_lists")
+
+    def test_missing_refresh_token_says_how_to_authorize(self, cc_sandbox, cc_connection, monkeypatch):
+        set_connection(monkeypatch, cc_connection, extra={"refresh_token": None})
+        with pytest.raises(ConstantContactAuthError, match="has no refresh token") as err:
+            fast_hook().call_json("GET", "/contact_lists")
+        assert "python -m cc_provider.auth login --conn-id constant_contact_default" in str(err.value)
+
+    @pytest.mark.parametrize("name", ["refresh_mode", "token_type"])  # the UI name and its older alias
+    def test_unknown_refresh_mode_is_refused(self, cc_sandbox, cc_connection, monkeypatch, name):
+        set_connection(monkeypatch, cc_connection, extra={name: "forever"})
+        with pytest.raises(ValueError, match="extra 'refresh_mode' must be one of long_lived, rotating"):
+            fast_hook().call_json("GET", "/contact_lists")
+
+    def test_credential_store_is_read_under_its_ui_name(self, cc_sandbox, cc_connection, monkeypatch, tmp_path):
+        store = tmp_path / "tokens.json"
+        set_connection(
+            monkeypatch, cc_connection, extra={"refresh_mode": "rotating", "credential_store": f"file:{store}"}
+        )
+        fast_hook().call_json("GET", "/contact_lists")
+        assert store.exists()  # rotating mode keeps the tokens in the store named by the UI field
 
     def test_token_endpoint_5xx_is_retried(self, cc_sandbox, cc_connection):
         inject(cc_sandbox, "/oauth2/default/v1/token", 503, count=2)
@@ -104,8 +138,8 @@ class TestTokens:
         hook.call_json("GET", "/contact_lists")
         expire_tokens(cc_sandbox)
         hook.call_json("GET", "/contact_lists")
-        assert hook.exchange._token is not None
-        secrets = [hook.exchange._token.value, cc_connection["password"], cc_connection["extra"]["refresh_token"]]
+        assert hook.exchange.token is not None
+        secrets = [hook.exchange.token.value, cc_connection["password"], cc_connection["extra"]["refresh_token"]]
         logged = caplog.text + capsys.readouterr().out
         assert "retry 1 of 3" in logged
         assert "refreshing the access token once" in logged
@@ -230,6 +264,28 @@ class TestListsAndPagination:
                 await hook.aclose()
 
         assert asyncio.run(read())["activity_id"] == activity_id
+
+
+class TestPacing:
+    def test_the_sandboxs_real_limits_never_answer_429(self, cc_sandbox, cc_connection, monkeypatch):
+        """The sandbox enforces 4 API requests and 1 token request a second; the hook stays under both."""
+        set_connection(monkeypatch, cc_connection, extra={"requests_per_second": 4})
+        patch_config(cc_sandbox, rate_limit_per_second=4, token_rate_limit_per_second=1)
+        try:
+            started = time.monotonic()
+            hook = fast_hook()
+            for _ in range(10):
+                hook.call_json("GET", "/contact_lists")
+            expire_tokens(cc_sandbox)  # a second refresh right after the first: paced to 1 a second
+            hook.call_json("GET", "/contact_lists")
+            elapsed = time.monotonic() - started
+            counters = stats(cc_sandbox)
+        finally:
+            reset_sandbox(cc_sandbox)
+        assert counters["requests"]["GET /v3/contact_lists"] == 12  # 10, then the 401 and its replay
+        assert elapsed >= 2.0  # 4 at once, then 4 a second
+        assert counters["throttled"] == 0 and counters["token_throttled"] == 0
+        assert counters["refreshes"] == 2
 
 
 def wait_completed(hook: ConstantContactHook, activity_id: str, seconds: float = 20) -> dict:

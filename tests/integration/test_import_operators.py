@@ -232,3 +232,30 @@ class TestJsonOperator:
     def test_needs_exactly_one_list_argument(self):
         with pytest.raises(ValueError, match="exactly one of 'list_ids' or 'list_names'"):
             ConstantContactImportJsonOperator(task_id="i", contacts=[])
+
+
+class TestSmsNumbers:
+    RECORDS = [{"email": "sms@example.com", "sms_number": "508-123-1234"}, {"email": "plain@example.com"}]
+
+    def test_sms_numbers_need_the_permission_before_anything_is_sent(self, list_id, cc_sandbox):
+        task = ConstantContactImportJsonOperator(task_id="i", contacts=self.RECORDS, list_ids=[list_id])
+        with pytest.raises(ValueError, match="sms_permission_to_send='explicit'.*Nothing was sent"):
+            run(task)
+        assert sandbox_stats(cc_sandbox).get("import_posts", 0) == 0
+
+    @pytest.mark.parametrize("operator", ["json", "csv"])
+    def test_sms_numbers_import_with_the_permission(self, hook, list_id, cc_sandbox, tmp_path, operator):
+        if operator == "json":
+            task = ConstantContactImportJsonOperator(
+                task_id="i", contacts=self.RECORDS, list_ids=[list_id], sms_permission_to_send="not_set"
+            )
+        else:
+            rows = [[r["email"], r.get("sms_number", "")] for r in self.RECORDS]
+            path = write_csv(tmp_path / "sms.csv", ["email", "sms_number"], rows)
+            task = ConstantContactImportCsvOperator(
+                task_id="i", path=path, list_ids=[list_id], sms_permission_to_send="not_set"
+            )
+        task.wait_for_completion, task.deferrable, task.poll_interval = True, False, 0.05
+        summary = run(task)
+        assert summary["rows_imported"] == 2
+        assert hook.count_list_members(list_id) == 2

@@ -88,6 +88,7 @@ def test_airflow_connection_json_points_at_the_server(cc_sandbox):
             "refresh_token": cc_sandbox.config.refresh_token,
             "api_base_url": cc_sandbox.api_base_url,
             "auth_base_url": cc_sandbox.auth_base_url,
+            "requests_per_second": 0,  # the session sandbox enforces no rate limit, so the client need not pace
         },
     }
 

@@ -5,11 +5,14 @@ Only the hook's public surface is used: ``call_json``, ``get_activity`` and the 
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from cc_provider.exceptions import ConstantContactApiError, ConstantContactAuthError, ConstantContactError
 from cc_provider.hooks.constant_contact import ConstantContactHook
 from cc_provider.sandbox.testing import (
+    CONNECTION_ENV,
     add_activity_fault,
     add_fault,
     advance_clock,
@@ -99,8 +102,13 @@ def test_a_revoked_refresh_token_is_an_auth_error(hook, cc_sandbox):
         hook.call_json("GET", "/contacts")
 
 
-def test_the_hook_gets_through_the_real_rate_limits(hook, cc_sandbox):
+def test_the_hook_gets_through_the_real_rate_limits(cc_sandbox, cc_sandbox_connection, monkeypatch):
+    # the session sandbox has no limits, so its connection turns the client's pacing off: turn both on
+    conn = json.loads(cc_sandbox_connection)
+    conn["extra"]["requests_per_second"] = 4
+    monkeypatch.setenv(CONNECTION_ENV, json.dumps(conn))
     patch_config(cc_sandbox, rate_limit_per_second=4, token_rate_limit_per_second=1)
+    hook = ConstantContactHook(backoff_base=0.01)
     for _ in range(8):
         hook.call_json("GET", "/contacts")
     assert sandbox_stats(cc_sandbox)["requests"]["GET /v3/contacts"] >= 8

@@ -220,7 +220,11 @@ class TestDefaults:
     def test_default_limits(self):
         assert MAX_CONTACTS_PER_REQUEST == 40_000
         assert MAX_REQUEST_BYTES == 4_000_000
-        assert batches.iter_json_import_batches.__kwdefaults__ == {"max_contacts": 40_000, "max_bytes": 4_000_000}
+        assert batches.iter_json_import_batches.__kwdefaults__ == {
+            "max_contacts": 40_000,
+            "max_bytes": 4_000_000,
+            "sms_permission_to_send": None,
+        }
 
     def test_40001_tiny_records_make_two_batches(self):
         source = ((n, {"email": f"{n}@x.co"}) for n in range(1, 40_002))

@@ -22,6 +22,7 @@ from cc_provider.exceptions import (
 )
 from cc_provider.hooks import exchange as exchange_module
 from cc_provider.hooks import oauth as oauth_module
+from cc_provider.hooks import tokens as tokens_module
 from cc_provider.hooks.exchange import ApiSettings, Exchange
 from cc_provider.hooks.retry import RetryPolicy
 from cc_provider.hooks.wire import HttpRequest, HttpResponse, Sleep, TransportFailure
@@ -58,6 +59,7 @@ def clock(monkeypatch) -> Clock:
     fake = Clock()
     monkeypatch.setattr(exchange_module, "time", fake)
     monkeypatch.setattr(oauth_module, "time", fake)
+    monkeypatch.setattr(tokens_module, "time", fake)
     return fake
 
 
@@ -513,6 +515,7 @@ class TestRunSync:
         """run_sync turns Sleep into time.sleep and requests into session calls."""
         slept: list[float] = []
         monkeypatch.setattr(exchange_module, "time", SimpleNamespace(time=clock.time, sleep=slept.append))
+        monkeypatch.setattr(tokens_module, "time", clock)
         answers = deque(
             [
                 SimpleNamespace(

@@ -1,0 +1,380 @@
+"""
+``python -m cc_provider.auth``: authorize the Constant Contact app once, and check what the connection holds.
+
+- ``login``: authorization code with PKCE. Prints the authorize URL (and opens a browser), catches the
+  redirect on a localhost listener, exchanges the code.
+- ``device``: device flow, for a machine without a browser. Prints a code and a URL to open elsewhere.
+- ``status``: the stored tokens' state: access-token expiry and scopes (decoded from the JWT), the
+  refresh token's age, and a warning when ``offline_access`` is missing.
+
+``login`` and ``device`` end by saving the refresh token to the connection's token store (where every
+worker finds it), or with ``--print``, by printing an ``AIRFLOW_CONN_...`` value and an
+``airflow connections add`` command. No command prints a token unless ``--print`` asks for it.
+
+The app's client ID and secret come from the connection (``--conn-id``), or from ``--client-id`` and the
+environment variable ``CC_CLIENT_SECRET`` (never from the command line, where ``ps`` would show it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import secrets
+import shlex
+import sys
+import time
+import webbrowser
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any, TextIO
+
+import requests
+
+from cc_provider.auth.grants import (
+    DEFAULT_SCOPES,
+    Pkce,
+    authorize_url,
+    code_request,
+    device_authorize_request,
+    device_token_request,
+    jwt_claims,
+    token_scopes,
+)
+from cc_provider.auth.redirect import RedirectListener
+from cc_provider.exceptions import ConstantContactError
+from cc_provider.hooks.connection import exchange_for, extra_value
+from cc_provider.hooks.exchange import DEFAULT_AUTH_BASE_URL, run_sync
+from cc_provider.hooks.flows import Flow, retry_or_raise
+from cc_provider.hooks.oauth import AccessToken, parse_token_response, token_error
+from cc_provider.hooks.retry import RetryPolicy, is_retryable
+from cc_provider.hooks.token_store import TokenRecord, TokenStore, store_from_spec
+from cc_provider.hooks.wire import HttpRequest, HttpResponse, parse_error_body
+
+DEFAULT_CONN_ID = "constant_contact_default"
+DEFAULT_REDIRECT_URI = "http://localhost:8080/callback"
+SECRET_ENV = "CC_CLIENT_SECRET"
+UNUSED_WARNING_DAYS = 150  # refresh tokens die after 180 days without use
+HTTP_TIMEOUT = 30.0
+
+log = logging.getLogger("cc_provider.auth")
+
+
+class CliError(Exception):
+    """A failure to report in one sentence, with exit status 1."""
+
+
+@dataclass
+class App:
+    """The app being authorized and the connection that will use it."""
+
+    conn_id: str
+    client_id: str
+    client_secret: str | None = field(repr=False)
+    auth_base_url: str
+    extra: dict[str, Any] = field(default_factory=dict, repr=False)
+    connection: Any = field(default=None, repr=False)
+
+    @property
+    def token_url(self) -> str:
+        return self.auth_base_url.rstrip("/") + "/token"
+
+    def store(self) -> TokenStore:
+        return store_from_spec(extra_value(self.extra, "credential_store"), self.conn_id)
+
+
+def _find_connection(conn_id: str) -> Any | None:
+    """The connection from env vars / secrets backends, else from the metadata database; ``None`` if absent."""
+    from airflow.sdk import BaseHook
+    from airflow.sdk.exceptions import AirflowNotFoundException
+
+    try:
+        return BaseHook.get_connection(conn_id)
+    except AirflowNotFoundException:
+        pass
+    try:
+        from airflow.models.connection import Connection as DbConnection
+
+        return DbConnection.get_connection_from_secrets(conn_id)
+    except Exception:
+        return None
+
+
+def resolve_app(args: argparse.Namespace) -> App:
+    conn = _find_connection(args.conn_id)
+    extra = dict(conn.extra_dejson) if conn is not None else {}
+    client_id = args.client_id or (conn.login if conn is not None else None)
+    client_secret = os.environ.get(SECRET_ENV) or (conn.password if conn is not None else None)
+    if not client_id:
+        raise CliError(
+            f"No connection '{args.conn_id}' was found and no --client-id was given: pass the app's API key "
+            f"with --client-id (and its secret in ${SECRET_ENV}), or create the connection first."
+        )
+    auth_base_url = args.auth_base_url or extra.get("auth_base_url") or DEFAULT_AUTH_BASE_URL
+    return App(args.conn_id, str(client_id), client_secret or None, str(auth_base_url).rstrip("/"), extra, conn)
+
+
+def _send(request: HttpRequest) -> Flow[HttpResponse]:
+    retries = 0
+    while True:
+        outcome = yield request
+        if isinstance(outcome, HttpResponse) and (outcome.ok or not is_retryable(outcome)):
+            return outcome
+        retries = yield from retry_or_raise(RetryPolicy(max_retries=3), log, request, outcome, retries)
+
+
+def send(session: requests.Session, request: HttpRequest) -> HttpResponse:
+    """Send one request with the hook's sync driver (transient failures retried)."""
+    response: HttpResponse = run_sync(_send(request), session, HTTP_TIMEOUT)
+    return response
+
+
+# -- login -----------------------------------------------------------------------------------------
+
+
+def cmd_login(args: argparse.Namespace, out: TextIO) -> int:
+    app = resolve_app(args)
+    scopes = tuple(args.scope.split())
+    pkce, state = Pkce.new(), secrets.token_urlsafe(24)
+    with RedirectListener(args.redirect_uri) as listener, requests.Session() as session:
+        url = authorize_url(app.auth_base_url, app.client_id, args.redirect_uri, scopes, state, pkce)
+        print("Open this URL in a browser, sign in to Constant Contact and allow access:\n", file=out)
+        print(f"    {url}\n", file=out)
+        print(f"Waiting up to {args.timeout:.0f} s for the redirect to {args.redirect_uri} ...", file=out, flush=True)
+        if not args.no_browser:
+            webbrowser.open(url)
+        params = listener.wait(args.timeout)
+        if params is None:
+            raise CliError(f"No redirect arrived within {args.timeout:.0f} s. Run the command again.")
+        if params.get("state") != state:
+            raise CliError("The redirect carried another state than the one sent; ignoring it (possible CSRF).")
+        if "error" in params:
+            raise CliError(f"Authorization refused: {params['error']}: {params.get('error_description', '')}")
+        code = params.get("code")
+        if not code:
+            raise CliError("The redirect carried no authorization code.")
+        exchange = code_request(app.token_url, app.client_id, app.client_secret, code, args.redirect_uri, pkce)
+        response = send(session, exchange)
+    return finish(app, response, args, out)
+
+
+# -- device ----------------------------------------------------------------------------------------
+
+
+def cmd_device(args: argparse.Namespace, out: TextIO) -> int:
+    app = resolve_app(args)
+    scopes = tuple(args.scope.split())
+    with requests.Session() as session:
+        started = send(session, device_authorize_request(app.auth_base_url, app.client_id, scopes))
+        if not started.ok:
+            key, message = parse_error_body(started)
+            raise CliError(
+                f"The device authorization was refused ({key}: {message}). The app must allow the device flow "
+                "in the Constant Contact developer portal."
+            )
+        body = started.json()
+        complete = body.get("verification_uri_complete") or body["verification_uri"]
+        print(f"On any device, open {body['verification_uri']} and enter the code {body['user_code']}", file=out)
+        print(f"(or open {complete} directly), then allow access.", file=out, flush=True)
+        if not args.no_browser:
+            webbrowser.open(complete)
+        interval = float(body.get("interval") or 5)
+        deadline = time.time() + min(args.timeout, float(body.get("expires_in") or args.timeout))
+        while True:
+            time.sleep(interval)
+            poll = device_token_request(app.token_url, app.client_id, app.client_secret, body["device_code"])
+            response = send(session, poll)
+            if response.ok:
+                return finish(app, response, args, out)
+            key, message = parse_error_body(response)
+            if key == "slow_down":
+                interval += 5
+            elif key != "authorization_pending":
+                raise CliError(f"The device flow ended without tokens ({key}: {message}). Run the command again.")
+            if time.time() + interval > deadline:
+                raise CliError("Nobody allowed access before the device code expired. Run the command again.")
+
+
+# -- the end of both flows -------------------------------------------------------------------------
+
+
+def finish(app: App, response: HttpResponse, args: argparse.Namespace, out: TextIO) -> int:
+    if not response.ok:
+        raise CliError(str(token_error(response)))
+    obtained_at = time.time()
+    token = parse_token_response(response, now=obtained_at)
+    try:
+        granted = response.json().get("scope")
+    except (ValueError, AttributeError):
+        granted = None
+    scopes = token_scopes(jwt_claims(token.value), granted)
+    if not token.refresh_token:
+        raise CliError(
+            f"Constant Contact returned no refresh token (scopes granted: {' '.join(scopes) or 'unknown'}). "
+            "Ask for the offline_access scope: without it the integration cannot run unattended."
+        )
+    if args.print:
+        print_connection(app, token.refresh_token, out)
+    else:
+        record = TokenRecord(token.refresh_token, token.value, token.expires_at, obtained_at, app.client_id)
+        where = save(app.store(), record)
+        print(f"Saved the new refresh token of connection '{app.conn_id}' to {where}.", file=out)
+    _describe_access_token(token, scopes, out)
+    return 0
+
+
+def save(store: TokenStore, record: TokenRecord, timeout: float = 30.0) -> str:
+    """Write ``record`` under the store's lock, replacing whatever it held (a login is the newest grant)."""
+    deadline = time.time() + timeout
+    while (held := store.try_lock()) is None:
+        if time.time() > deadline:
+            raise CliError(f"Could not lock {store.description}: another process keeps refreshing. Try again.")
+        time.sleep(store.poll_seconds)
+    try:
+        for _ in range(3):
+            try:
+                current = store.load()
+            except ConstantContactError as err:
+                raise CliError(f"{err} Then run this command again.") from None
+            if store.save(record, current.refresh_token if current is not None else None):
+                return store.description
+        raise CliError(f"{store.description} kept changing while saving; try again.")
+    finally:
+        held.release()
+
+
+def print_connection(app: App, refresh_token: str, out: TextIO) -> None:
+    extra = {k: v for k, v in app.extra.items() if v is not None}
+    extra["refresh_token"] = refresh_token
+    if app.auth_base_url != DEFAULT_AUTH_BASE_URL:
+        extra["auth_base_url"] = app.auth_base_url
+    password = app.client_secret or "<client secret>"
+    conn = {"conn_type": "constant_contact", "login": app.client_id, "password": password, "extra": extra}
+    env = "AIRFLOW_CONN_" + app.conn_id.upper()
+    print("The lines below hold the client secret and the refresh token: keep them out of logs.\n", file=out)
+    print(f"export {env}={shlex.quote(json.dumps(conn))}\n", file=out)
+    command = [
+        "airflow",
+        "connections",
+        "add",
+        app.conn_id,
+        "--conn-type",
+        "constant_contact",
+        "--conn-login",
+        app.client_id,
+        "--conn-password",
+        password,
+        "--conn-extra",
+        json.dumps(extra),
+    ]
+    print(" ".join(shlex.quote(part) for part in command) + "\n", file=out)
+
+
+def _describe_access_token(token: AccessToken, scopes: list[str], out: TextIO) -> None:
+    expires = datetime.fromtimestamp(token.expires_at, tz=timezone.utc)
+    left = token.expires_at - time.time()
+    state = f"valid for {left / 3600:.1f} h more" if left > 0 else "EXPIRED"
+    print(f"Access token: expires {expires:%Y-%m-%d %H:%M:%S} UTC ({state}).", file=out)
+    print(f"Scopes: {' '.join(scopes) or 'unknown'}", file=out)
+    if scopes and "offline_access" not in scopes:
+        print(
+            "WARNING: the offline_access scope is missing: Constant Contact returns no refresh token without it, "
+            "so the integration stops when the access token expires. Run `login` again with offline_access.",
+            file=out,
+        )
+
+
+# -- status ----------------------------------------------------------------------------------------
+
+
+def cmd_status(args: argparse.Namespace, out: TextIO) -> int:
+    app = resolve_app(args)
+    store = app.store()
+    token_type = extra_value(app.extra, "refresh_mode") or "long_lived"
+    print(f"Connection '{app.conn_id}': client ID {app.client_id}, token type {token_type}.", file=out)
+    try:
+        record = store.load()
+    except Exception as err:  # a store this machine cannot read is worth a sentence, not a traceback
+        print(f"Could not read {store.description}: {err}", file=out)
+        record = None
+    has_own = bool(app.extra.get("refresh_token"))
+    if record is None:
+        print(f"{store.description}: empty.", file=out)
+        if not has_own:
+            print("No refresh token anywhere: run `login` or `device`.", file=out)
+            return 1
+        print("The connection's own refresh_token will seed it at the first refresh.", file=out)
+    else:
+        age_days = (time.time() - record.obtained_at) / 86400 if record.obtained_at else None
+        when = f", last refreshed {age_days:.1f} days ago" if age_days is not None else ""
+        print(f"{store.description}: holds a refresh token{when}.", file=out)
+        if age_days is not None and age_days > UNUSED_WARNING_DAYS:
+            print(
+                "WARNING: a refresh token unused for 180 days expires; run `status --refresh` soon.",
+                file=out,
+            )
+    access: AccessToken | None = None
+    if record is not None and record.access_token:
+        access = AccessToken(record.access_token, record.expires_at)
+    if args.refresh:
+        if app.connection is None:
+            raise CliError(f"--refresh needs the connection '{app.conn_id}' itself.")
+        exchange = exchange_for(app.connection, RetryPolicy(max_retries=3), log=log)
+        with requests.Session() as session:
+            access = run_sync(exchange.refresh_now(), session, HTTP_TIMEOUT)
+        print("Refreshed: the refresh token works.", file=out)
+    elif access is None or access.expires_within(0):
+        print("No valid access token is stored; use --refresh to obtain one.", file=out)
+        return 0 if record is not None or has_own else 1
+    claims = jwt_claims(access.value) or {}
+    scopes = token_scopes(claims)
+    if claims.get("sub"):
+        print(f"Authorized user: {claims['sub']}", file=out)
+    _describe_access_token(access, scopes, out)
+    return 0
+
+
+# -- entry point -----------------------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m cc_provider.auth", description="Authorize the Constant Contact app for an Airflow connection."
+    )
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--conn-id", default=DEFAULT_CONN_ID, help=f"Airflow connection id (default {DEFAULT_CONN_ID})")
+    common.add_argument("--client-id", help="the app's API key, if the connection does not exist yet")
+    common.add_argument("--auth-base-url", help="OAuth server base URL (default: the connection's, else the real one)")
+    grant = argparse.ArgumentParser(add_help=False)
+    grant.add_argument("--scope", default=" ".join(DEFAULT_SCOPES), help="space-separated scopes (keep offline_access)")
+    grant.add_argument("--no-browser", action="store_true", help="only print the URL; do not open a browser")
+    grant.add_argument(
+        "--print", action="store_true", help="print an AIRFLOW_CONN_ value and a command instead of saving to the store"
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    login = commands.add_parser("login", parents=[common, grant], help="authorization code with PKCE in a browser")
+    login.add_argument("--redirect-uri", default=DEFAULT_REDIRECT_URI, help="registered loopback redirect URI")
+    login.add_argument("--timeout", type=float, default=300.0, help="seconds to wait for the redirect")
+    login.set_defaults(run=cmd_login)
+    device = commands.add_parser("device", parents=[common, grant], help="device flow (no browser on this machine)")
+    device.add_argument("--timeout", type=float, default=600.0, help="seconds to wait for someone to allow access")
+    device.set_defaults(run=cmd_device)
+    status = commands.add_parser("status", parents=[common], help="what the connection's token store holds")
+    status.add_argument(
+        "--refresh", action="store_true", help="use the refresh token now (one token request; keeps it alive)"
+    )
+    status.set_defaults(run=cmd_status)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    out = out or sys.stdout
+    try:
+        code: int = args.run(args, out)
+    except (CliError, ConstantContactError, ValueError, OSError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    return code

@@ -1,0 +1,201 @@
+"""
+Token stores: where the current refresh token, access token and expiry of a connection live.
+
+Every worker and the triggerer read the same store, so a rotated refresh token is seen everywhere and
+an access token is shared instead of being fetched per task. A store offers three operations:
+
+- :meth:`TokenStore.load`: the current :class:`TokenRecord`, or ``None``;
+- :meth:`TokenStore.try_lock`: one attempt to take the refresh lock (a :class:`StoreLock` or ``None``);
+- :meth:`TokenStore.save`: write a record *if the stored refresh token is still the expected one*
+  (compare and swap), called while the lock is held.
+
+Implementations: :class:`~cc_provider.hooks.file_store.FileTokenStore` (``file:PATH``; ``flock`` and
+atomic rename, safe across processes on one host or a shared file system with working ``flock``),
+:class:`~cc_provider.hooks.variable_store.VariableTokenStore` (the default; an Airflow Variable, with a
+best-effort lease, see its docstring) and :class:`MemoryTokenStore` (one process; tests and embedding).
+A dotted class path in the connection extra ``token_store`` names your own (for example one backed by
+a database with row locks).
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import logging
+import threading
+from abc import ABC, abstractmethod
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from cc_provider.exceptions import ConstantContactAuthError
+
+RECORD_VERSION = 1
+
+
+@dataclass(frozen=True)
+class TokenRecord:
+    """
+    What a store holds for one connection.
+
+    :param refresh_token: the refresh token to use next.
+    :param access_token: the last access token obtained (``None`` before the first refresh).
+    :param expires_at: wall-clock epoch at which ``access_token`` expires (0 if none).
+    :param obtained_at: wall-clock epoch at which the tokens were obtained.
+    :param client_id: the app the tokens belong to; a record of another app is ignored.
+    """
+
+    refresh_token: str = field(repr=False)
+    access_token: str | None = field(default=None, repr=False)
+    expires_at: float = 0.0
+    obtained_at: float = 0.0
+    client_id: str | None = None
+
+    def to_json(self) -> str:
+        return json.dumps({"version": RECORD_VERSION, **asdict(self)}, sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str, where: str) -> TokenRecord:
+        """Parse a stored record; raise :class:`ConstantContactAuthError` naming ``where`` if it is unusable."""
+        try:
+            data = json.loads(text)
+            token = data["refresh_token"]
+            if not isinstance(token, str) or not token:
+                raise ValueError("no refresh token")
+            return cls(
+                refresh_token=token,
+                access_token=data.get("access_token") or None,
+                expires_at=float(data.get("expires_at") or 0.0),
+                obtained_at=float(data.get("obtained_at") or 0.0),
+                client_id=data.get("client_id"),
+            )
+        except (ValueError, TypeError, KeyError, AttributeError):
+            raise ConstantContactAuthError(
+                f"The token store {where} does not hold a valid token record (JSON with a 'refresh_token'). "
+                "Delete it, or write a new refresh token to it with `python -m cc_provider.auth`."
+            ) from None
+
+
+class StoreLock(ABC):
+    """A held refresh lock; :meth:`release` must be quick and must not raise."""
+
+    @abstractmethod
+    def release(self) -> None: ...
+
+
+class TokenStore(ABC):
+    """Shared storage for one connection's tokens."""
+
+    #: ``True`` when :meth:`try_lock` gives true mutual exclusion; ``False`` for a best-effort lease,
+    #: in which case a refresher that meets ``invalid_grant`` waits a little for a racing writer.
+    exclusive: bool = True
+
+    #: Seconds a refresher waits for a racing writer after ``invalid_grant`` (0 for exclusive stores).
+    race_wait_seconds: float = 0.0
+
+    #: Seconds between looks at the store while another process holds the lock.
+    poll_seconds: float = 0.05
+
+    @property
+    @abstractmethod
+    def description(self) -> str:
+        """Where the tokens live, for messages (never the tokens themselves)."""
+
+    @abstractmethod
+    def load(self) -> TokenRecord | None:
+        """Return the stored record, or ``None`` when the store is empty."""
+
+    def peek(self) -> TokenRecord | None:
+        """
+        Read the record for ``long_lived`` tokens, which must never depend on the store: ``None`` when the
+        store cannot be read here. Never raises.
+        """
+        try:
+            return self.load()
+        except Exception as err:
+            logging.getLogger(__name__).warning("Could not read the token store %s: %s", self.description, err)
+            return None
+
+    @abstractmethod
+    def try_lock(self) -> StoreLock | None:
+        """Try once to take the refresh lock; ``None`` when another process holds it."""
+
+    @abstractmethod
+    def save(self, record: TokenRecord, expected_refresh_token: str | None) -> bool:
+        """
+        Store ``record`` if the stored refresh token is ``expected_refresh_token`` (``None``: the store is
+        empty); return whether it was written. Call it while holding the lock.
+        """
+
+    def _matches(self, expected: str | None) -> bool:
+        current = self.load()
+        return (current.refresh_token if current is not None else None) == expected
+
+
+class MemoryTokenStore(TokenStore):
+    """A store inside one process (tests, or embedding the hook in a single long-running program)."""
+
+    def __init__(self, record: TokenRecord | None = None) -> None:
+        self.record = record
+        self._lock = threading.Lock()
+        self.saves = 0
+
+    @property
+    def description(self) -> str:
+        return "in memory"
+
+    def load(self) -> TokenRecord | None:
+        return self.record
+
+    def try_lock(self) -> StoreLock | None:
+        return _ThreadLock(self._lock) if self._lock.acquire(blocking=False) else None
+
+    def save(self, record: TokenRecord, expected_refresh_token: str | None) -> bool:
+        if not self._matches(expected_refresh_token):
+            return False
+        self.record = record
+        self.saves += 1
+        return True
+
+
+class _ThreadLock(StoreLock):
+    def __init__(self, lock: threading.Lock) -> None:
+        self._lock: threading.Lock | None = lock
+
+    def release(self) -> None:
+        if self._lock is not None:
+            self._lock.release()
+            self._lock = None
+
+
+def store_from_spec(spec: str | None, conn_id: str) -> TokenStore:
+    """
+    Build the store named by the connection extra ``token_store`` (no I/O).
+
+    ``variable`` (default): :class:`VariableTokenStore`; ``file:PATH``: :class:`FileTokenStore`;
+    ``package.module.Class``: your :class:`TokenStore` subclass, built as ``Class(conn_id=conn_id)``.
+    """
+    from cc_provider.hooks.file_store import FileTokenStore
+    from cc_provider.hooks.variable_store import VariableTokenStore
+
+    spec = (spec or "variable").strip()
+    if spec == "variable":
+        return VariableTokenStore(conn_id)
+    if spec.startswith("file:"):
+        path = spec[len("file:") :].strip()
+        if not path:
+            raise ValueError(f"Connection '{conn_id}': token_store 'file:' needs a path, e.g. 'file:/var/lib/cc.json'.")
+        return FileTokenStore(path)
+    module_name, _, class_name = spec.rpartition(".")
+    if not module_name:
+        raise ValueError(
+            f"Connection '{conn_id}': token_store must be 'variable', 'file:PATH' or a dotted class path, not {spec!r}."
+        )
+    try:
+        cls = getattr(importlib.import_module(module_name), class_name)
+    except (ImportError, AttributeError) as err:
+        raise ValueError(f"Connection '{conn_id}': cannot import token_store class {spec!r} ({err}).") from err
+    if not (isinstance(cls, type) and issubclass(cls, TokenStore)):
+        raise ValueError(f"Connection '{conn_id}': token_store {spec!r} is not a TokenStore subclass.")
+    factory: Any = cls  # subclasses take conn_id; the base class declares no constructor
+    store: TokenStore = factory(conn_id=conn_id)
+    return store
