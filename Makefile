@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 UI_STAMP := $(VENV)/.installed-ui
 
-.PHONY: install demo test test-ui sandbox lock clean
+.PHONY: install demo test test-ui lint sandbox lock clean
 
 install: $(STAMP)
 
@@ -45,6 +45,12 @@ test-ui: $(UI_STAMP)
 $(UI_STAMP): $(STAMP)
 	$(PY) -m pip install --quiet -c constraints.txt -e '.[test,ui]'
 	touch $(UI_STAMP)
+
+# Lint, format and type checks (configured in pyproject.toml); .ci/run runs them.
+lint: install
+	$(PY) -m ruff check cc_provider dags tools tests bench
+	$(PY) -m ruff format --check cc_provider dags tools tests bench
+	$(PY) -m mypy
 
 sandbox: install
 	$(PY) -m cc_provider.sandbox

@@ -55,7 +55,7 @@ def iter_json_import_batches(
     if max_contacts < 1 or max_contacts > MAX_CONTACTS_PER_REQUEST:
         raise ValueError(f"max_contacts must be between 1 and {MAX_CONTACTS_PER_REQUEST}.")
     head = b'{"import_data":['
-    options = {"list_ids": list(list_ids)}
+    options: dict[str, Any] = {"list_ids": list(list_ids)}
     if sms_permission_to_send is not None:
         options["sms_permission_to_send"] = sms_permission_to_send
     tail = b"]," + _dumps(options)[1:]

@@ -11,7 +11,7 @@ import codecs
 import csv
 import os
 import re
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from pathlib import Path
 from typing import BinaryIO, TextIO
 
@@ -180,7 +180,7 @@ class CsvFile:
             raise ContactFileError(f"{self.path}: not {self.encoding} text ({err.reason}).") from None
         return sample
 
-    def _records(self, *, after_header: bool = False) -> Iterator[tuple[int, list[str], bool]]:
+    def _records(self, *, after_header: bool = False) -> Generator[tuple[int, list[str], bool], None, None]:
         """
         Yield ``(row_number, fields, spans_lines)`` for every non-blank record (from the first after the header).
 

@@ -139,7 +139,7 @@ class PreparedImport:
         else:
             self.source_name = "records"
             self._one_shot = iter(source) is source
-            self._records = lambda: enumerate(source, start=1)  # type: ignore[arg-type]
+            self._records = lambda: enumerate(source, start=1)
             return
         self.source_name = str(self._csv.path)
 
@@ -234,7 +234,7 @@ class PreparedImport:
                         dedupe.observe(row_number, values[email_index])  # type: ignore[index]
                 dedupe.end_first_pass()
             # first wins: its set of addresses is used inline (this loop runs once per row of the file)
-            seen = dedupe.seen if isinstance(dedupe, FirstWins) else None
+            add_address = dedupe.seen.add if isinstance(dedupe, FirstWins) else None
             duplicate_reason = dedupe.duplicate_reason if dedupe is not None else None
             for row_number, fields, spans_lines in csv_file.rows():
                 read += 1
@@ -249,9 +249,8 @@ class PreparedImport:
                             reject(found, rejects)
                         continue
                 if duplicate_reason is not None and (email := values[email_index]):  # type: ignore[index]
-                    if seen is not None and (key := email.lower()) not in seen:  # first wins: a new address
-                        seen.add(key)
-                    elif (reason := duplicate_reason(row_number, email)) is not None:
+                    new_address = add_address is not None and add_address(email.lower())  # first wins: True if new
+                    if not new_address and (reason := duplicate_reason(row_number, email)) is not None:
                         self._reject_duplicate(row_number, plan, email, reason, rejects)
                         continue
                 valid += 1

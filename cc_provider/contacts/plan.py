@@ -130,7 +130,7 @@ class ColumnPlan:
             if key in rules and key not in REPEATING_VALUE_KEYS and key != "email"  # email: checked inline
         )
         # ... rules on dates, which repeat: their valid results are remembered per plan ...
-        self._date_rules = tuple(
+        self._date_rules: tuple[tuple[int, dict[str, Any], Callable[[str], Any]], ...] = tuple(
             (i, {}, rules[key])
             for i, key in enumerate(columns)
             if key in REPEATING_VALUE_KEYS and key not in INT_FIELDS
@@ -236,17 +236,17 @@ class ColumnPlan:
                     found.append(self._reject(row_number, index, value, err.reason, err.code))
         email, sms = self.email_index, self.sms_index
         if not ((email is not None and values[email]) or (sms is not None and values[sms])):
-            index = email if email is not None else sms
-            column = self.source_column(index) if index is not None else "email"
+            missing = email if email is not None else sms
+            column = self.source_column(missing) if missing is not None else "email"
             found.append(Rejected(row_number, column, "", MISSING_EMAIL_REASON, MISSING_EMAIL))
         month_index, day_index = self._birthday
         if self._birthday != (None, None) and not failed.intersection(self._birthday):
             month, day = (values[i] if i is not None else "" for i in self._birthday)
             problem = birthday_pair_problem(month, day)
             if problem:
-                index = day_index if day_index is not None and values[day_index] else month_index
-                if index is not None:
-                    found.append(self._reject(row_number, index, values[index], problem, INVALID_BIRTHDAY))
+                culprit = day_index if day_index is not None and values[day_index] else month_index
+                if culprit is not None:
+                    found.append(self._reject(row_number, culprit, values[culprit], problem, INVALID_BIRTHDAY))
         for index, limit in self._limits:
             if index not in failed and len(values[index]) > limit:
                 reason = f"{self.columns[index]} is longer than {limit} characters"
