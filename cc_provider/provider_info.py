@@ -55,6 +55,7 @@ def get_provider_info() -> dict[str, Any]:
                 "python-modules": ["cc_provider.triggers.activity"],
             }
         ],
+        "extra-links": ["cc_provider.links.ConstantContactListLink"],
         "connection-types": [
             {
                 "hook-class-name": "cc_provider.hooks.constant_contact.ConstantContactHook",

@@ -46,6 +46,7 @@ def _dotted_paths() -> list[str]:
         m for kind in ("hooks", "operators", "sensors", "triggers") for e in info[kind] for m in e["python-modules"]
     ]
     paths += [c["hook-class-name"] for c in info["connection-types"]]
+    paths += info["extra-links"]
     return paths
 
 

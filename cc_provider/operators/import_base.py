@@ -32,6 +32,7 @@ from cc_provider.contacts.dedupe import DedupeMode
 from cc_provider.contacts.rules import Rejected
 from cc_provider.exceptions import ConstantContactError
 from cc_provider.hooks.constant_contact import ConstantContactHook
+from cc_provider.links import ConstantContactListLink
 from cc_provider.operators.activity_wait import ActivityWaitMixin, own_xcom
 from cc_provider.operators.submissions import SubmissionLedger, fingerprint
 
@@ -90,6 +91,7 @@ class ConstantContactImportBaseOperator(ActivityWaitMixin, BaseOperator):
     """
 
     template_fields: Sequence[str] = ("list_ids", "list_names", "rejects_path")
+    operator_extra_links = (ConstantContactListLink(),)
     #: defaults of the subclass's request limits
     default_max_contacts: int = 40_000
     default_max_bytes: int = 4_000_000
@@ -208,6 +210,7 @@ class ConstantContactImportBaseOperator(ActivityWaitMixin, BaseOperator):
         """Resume after the trigger: succeed only on a success event whose counters pass."""
         activities = self.complete_event(event)
         summary = own_xcom(context, SUBMISSION_KEY) or {}
+        self.linked_list_id = (summary.get("list_ids") or [None])[0]
         return self._finish(context, summary, activities)
 
     def _list_ids(self, hook: ConstantContactHook) -> list[str]:
@@ -218,6 +221,7 @@ class ConstantContactImportBaseOperator(ActivityWaitMixin, BaseOperator):
             ids = hook.list_ids_for_names(names, create_missing=not self.dry_run_only)
         if not 1 <= len(ids) <= 50:
             raise ValueError(f"An import adds contacts to 1 to 50 lists; got {len(ids)}.")
+        self.linked_list_id = ids[0]
         return ids
 
     def _summary(self, prepared: PreparedImport, requests: list[ImportRequest], list_ids: list[str]) -> dict[str, Any]:

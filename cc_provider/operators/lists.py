@@ -8,6 +8,7 @@ from typing import Any
 from airflow.sdk import BaseOperator, Context
 
 from cc_provider.hooks.constant_contact import ConstantContactHook
+from cc_provider.links import ConstantContactListLink
 
 
 class ConstantContactCreateListOperator(BaseOperator):
@@ -22,6 +23,7 @@ class ConstantContactCreateListOperator(BaseOperator):
     """
 
     template_fields: Sequence[str] = ("name", "description")
+    operator_extra_links = (ConstantContactListLink(),)
 
     def __init__(
         self,
@@ -43,4 +45,5 @@ class ConstantContactCreateListOperator(BaseOperator):
         contact_list, created = hook.get_or_create_list(self.name, self.description)
         verb = "Created" if created else "Reusing existing"
         self.log.info("%s list %r (%s).", verb, contact_list["name"], contact_list["list_id"])
+        self.linked_list_id = contact_list["list_id"]
         return contact_list["list_id"]

@@ -14,6 +14,7 @@ from cc_provider.activity import DEFAULT_UNKNOWN_STATE_GRACE
 from cc_provider.contacts.files import iter_json_records
 from cc_provider.exceptions import ListVerificationError
 from cc_provider.hooks.constant_contact import MAX_CONTACT_IDS_PER_ACTIVITY, ConstantContactHook
+from cc_provider.links import ConstantContactListLink
 from cc_provider.operators.activity_wait import ActivityWaitMixin, own_xcom
 
 REPORT_SAMPLE = 20
@@ -51,6 +52,7 @@ class ConstantContactVerifyListOperator(BaseOperator):
     """
 
     template_fields: Sequence[str] = ("list_id", "expected_count", "expected_emails", "allow_unexpected")
+    operator_extra_links = (ConstantContactListLink(),)
 
     def __init__(
         self,
@@ -77,6 +79,7 @@ class ConstantContactVerifyListOperator(BaseOperator):
 
     def execute(self, context: Context) -> dict[str, Any]:
         hook = ConstantContactHook(self.constant_contact_conn_id)
+        self.linked_list_id = self.list_id
         members = hook.count_list_members(self.list_id)
         report: dict[str, Any] = {"list_id": self.list_id, "members": members}
         problems = []

@@ -45,4 +45,9 @@ def xcom_value(run, task_id: str, key: str = "return_value", map_index: int = -1
             .filter_by(dag_id=run.dag_id, run_id=run.run_id, task_id=task_id, key=key, map_index=map_index)
             .scalar()
         )
-    return json.loads(value) if isinstance(value, str) else value
+    if not isinstance(value, str):
+        return value
+    try:
+        return json.loads(value)
+    except ValueError:  # extra links are stored as the bare URL
+        return value

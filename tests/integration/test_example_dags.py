@@ -10,7 +10,7 @@ import pytest
 from cc_provider.sandbox.app_db import create_app_db, synthetic_users
 from cc_provider.sandbox.testing import sandbox_stats
 from tests.conftest import REPO
-from tests.integration.helpers import slow_activities
+from tests.integration.helpers import slow_activities, xcom_value
 
 DAG_FILES = sorted((REPO / "dags").glob("*.py"))
 
@@ -56,12 +56,18 @@ def test_new_list_dag_end_to_end(airflow_db, cc_sandbox, cc_connection, app_db, 
     users = synthetic_users(300)
     no_email = sum(1 for u in users if u[1] is None)
     malformed = sum(1 for u in users if u[1] and "@" not in u[1])
-    summary = _xcom(run, "verify")
+    summary = xcom_value(run, "verify")
     assert summary["rows_read"] == 300
     assert summary["rejected_locally"] == no_email + malformed  # caught by the local checks, never sent
     assert summary["sent"] == 300 - no_email - malformed
     assert summary["rejected_by_api"] == 0
     assert summary["verified_members"] == summary["sent"]
+
+    from cc_provider.links import list_url
+
+    link = list_url(summary["list_id"])
+    assert xcom_value(run, "create_list", "_link_ConstantContactListLink") == link
+    assert xcom_value(run, "import_contacts", "_link_ConstantContactListLink") == link
 
     stats = sandbox_stats(cc_sandbox)
     assert stats["import_posts"] == 1
@@ -69,16 +75,3 @@ def test_new_list_dag_end_to_end(airflow_db, cc_sandbox, cc_connection, app_db, 
     assert stats["requests"].get("GET /v3/activities/{activity_id}", 0) >= 2  # polled while deferred
     rejects = (tmp_path / "staging").glob("*/rejects.csv")
     assert sum(len(p.read_text().splitlines()) - 1 for p in rejects) == no_email + malformed
-
-
-def _xcom(run, task_id: str):
-    from airflow.models.xcom import XComModel
-    from airflow.utils.session import create_session
-
-    with create_session() as session:
-        value = (
-            session.query(XComModel.value)
-            .filter_by(dag_id=run.dag_id, run_id=run.run_id, task_id=task_id, key="return_value")
-            .scalar()
-        )
-    return json.loads(value) if isinstance(value, str) else value
