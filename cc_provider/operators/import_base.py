@@ -222,7 +222,13 @@ class ConstantContactImportBaseOperator(ActivityWaitMixin, BaseOperator):
         if not 1 <= len(ids) <= 50:
             raise ValueError(f"An import adds contacts to 1 to 50 lists; got {len(ids)}.")
         self.linked_list_id = ids[0]
+        self.lineage_lists = (self._account(hook), ids)
         return ids
+
+    def _account(self, hook: ConstantContactHook) -> str:
+        """The account name for lineage: the connection extra ``account``, else the API key (client id)."""
+        conn = hook.get_connection(self.constant_contact_conn_id)
+        return str(conn.extra_dejson.get("account") or conn.login)
 
     def _summary(self, prepared: PreparedImport, requests: list[ImportRequest], list_ids: list[str]) -> dict[str, Any]:
         counts = prepared.counts.as_dict()
@@ -298,6 +304,24 @@ class ConstantContactImportBaseOperator(ActivityWaitMixin, BaseOperator):
                 activity["activity_id"],
             )
         return list(record.activity_ids), already_posted
+
+    def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
+        """
+        Report lineage when the openlineage provider is installed: the source file -> the lists.
+
+        Outputs are ``constantcontact://<account>`` / ``lists/<list id>``; an import of records (not a
+        file) has no input dataset.
+        """
+        try:
+            from airflow.providers.common.compat.openlineage.facet import Dataset
+            from airflow.providers.openlineage.extractors import OperatorLineage
+        except ImportError:
+            return None
+        account, list_ids = getattr(self, "lineage_lists", (None, []))
+        path = getattr(self, "path", None)
+        inputs = [Dataset(namespace="file", name=os.path.abspath(path))] if path else []
+        outputs = [Dataset(namespace=f"constantcontact://{account}", name=f"lists/{i}") for i in list_ids]
+        return OperatorLineage(inputs=inputs, outputs=outputs)
 
     def _record_api_rejects(self, activities: list[dict[str, Any]], requests: list[ImportRequest]) -> None:
         """Append the API's ``Line N`` errors, mapped back to source rows, to the rejects file."""

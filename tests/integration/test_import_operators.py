@@ -259,3 +259,27 @@ class TestSmsNumbers:
         summary = run(task)
         assert summary["rows_imported"] == 2
         assert hook.count_list_members(list_id) == 2
+
+
+class TestLineage:
+    def test_file_import_reports_the_file_and_the_lists(self, list_id, tmp_path, cc_connection):
+        pytest.importorskip("airflow.providers.openlineage", reason="the openlineage provider is not installed")
+        path = write_csv(tmp_path / "c.csv", ["email"], [["a@example.com"]])
+        task = ConstantContactImportCsvOperator(task_id="i", path=path, list_ids=[list_id])
+        run(task)
+        lineage = task.get_openlineage_facets_on_complete(None)
+        assert [(d.namespace, d.name) for d in lineage.inputs] == [("file", path)]
+        account = cc_connection["login"]  # no "account" extra: the API key names the account
+        assert [(d.namespace, d.name) for d in lineage.outputs] == [
+            (f"constantcontact://{account}", f"lists/{list_id}")
+        ]
+
+    def test_records_import_has_no_input_and_honours_the_account_extra(self, list_id, cc_connection, monkeypatch):
+        pytest.importorskip("airflow.providers.openlineage", reason="the openlineage provider is not installed")
+        conn = {**cc_connection, "extra": {**cc_connection["extra"], "account": "acme"}}
+        monkeypatch.setenv("AIRFLOW_CONN_CONSTANT_CONTACT_DEFAULT", json.dumps(conn))
+        task = ConstantContactImportJsonOperator(task_id="i", contacts=[{"email": "a@example.com"}], list_ids=[list_id])
+        run(task)
+        lineage = task.get_openlineage_facets_on_complete(None)
+        assert lineage.inputs == []
+        assert [(d.namespace, d.name) for d in lineage.outputs] == [("constantcontact://acme", f"lists/{list_id}")]
