@@ -6,6 +6,7 @@ checked against the official spec (see ``spec.py``); a test whose sandbox answer
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from collections.abc import Iterator
@@ -126,17 +127,22 @@ def api(sandbox: SandboxServer) -> Iterator[Api]:
 
 
 @pytest.fixture(scope="session")
-def response_checker() -> ResponseChecker:
-    """The official spec, loaded once."""
+def response_checker() -> ResponseChecker | None:
+    """The official spec, loaded once; ``None`` outside CI when the checkout has no ``../shared`` beside it."""
     if not SPEC.is_file():
-        pytest.fail(f"the Constant Contact spec is not available at {SPEC}")
+        if os.environ.get("CI"):
+            pytest.fail(f"the Constant Contact spec is not available at {SPEC}")
+        return None  # the spec cannot ship with the package (its licence); conformance is checked in CI
     return ResponseChecker(load_spec())
 
 
 @pytest.fixture(autouse=True)
-def responses_conform(response_checker: ResponseChecker) -> Iterator[list[ObservedResponse]]:
+def responses_conform(response_checker: ResponseChecker | None) -> Iterator[list[ObservedResponse]]:
     """Record every response sent during the test; fail the test if one does not conform to the spec."""
     seen: list[ObservedResponse] = []
+    if response_checker is None:
+        yield seen
+        return
     add_response_observer(seen.append)
     try:
         yield seen
@@ -144,3 +150,11 @@ def responses_conform(response_checker: ResponseChecker) -> Iterator[list[Observ
         remove_response_observer(seen.append)
     problems = [problem for response in list(seen) for problem in response_checker.problems(response)]
     assert not problems, "off-spec responses:\n" + "\n".join(problems[:20])
+
+
+@pytest.fixture
+def spec_checker(response_checker: ResponseChecker | None) -> ResponseChecker:
+    """The spec checker for tests about conformance itself; skipped where the spec is absent (never in CI)."""
+    if response_checker is None:
+        pytest.skip(f"the Constant Contact spec is not at {SPEC} (it sits beside the repo in CI; it cannot ship)")
+    return response_checker
