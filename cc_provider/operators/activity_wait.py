@@ -8,14 +8,18 @@ from typing import Any
 
 from airflow.sdk.exceptions import AirflowSensorTimeout
 
-from cc_provider.activity import ActivityWatch, Outcome, Step, evaluate_results
-from cc_provider.exceptions import ActivityFailedError
+from cc_provider.activity import DEFAULT_UNKNOWN_STATE_GRACE, ActivityWatch, Outcome, Step, evaluate_results
+from cc_provider.exceptions import ActivityFailedError, ActivityNotFoundError, ConstantContactAuthError
 from cc_provider.hooks.constant_contact import ConstantContactHook
 from cc_provider.hooks.retry import is_transient_error
 from cc_provider.triggers.activity import ConstantContactActivityTrigger
 
 #: Extra time the triggerer grants beyond the trigger's own deadline before Airflow cancels it.
 DEFERRAL_MARGIN_SECONDS = 300
+#: Errors that end a trigger's wait and are raised again, by type, when the task resumes (others: ActivityFailedError).
+RERAISED_ERRORS: dict[str, type[ActivityFailedError | ConstantContactAuthError]] = {
+    cls.__name__: cls for cls in (ActivityNotFoundError, ConstantContactAuthError)
+}
 
 
 def own_xcom(context: Any, key: str) -> Any:
@@ -34,9 +38,10 @@ class ActivityWaitMixin:
 
     constant_contact_conn_id: str
     poll_interval: float
-    unknown_state_grace: float
-    max_error_rate: float | None
-    fail_on_errors: bool
+    #: operators that do not expose these options wait with the defaults
+    unknown_state_grace: float = DEFAULT_UNKNOWN_STATE_GRACE
+    max_error_rate: float | None = None
+    fail_on_errors: bool = False
 
     def poll_once(self, hook: ConstantContactHook, watch: ActivityWatch) -> Step | None:
         """Read the pending activities once; ``None`` if a transient error outlived the hook's retries."""
@@ -92,7 +97,7 @@ class ActivityWaitMixin:
             return self.judge(list(event.get("activities") or []))
         if status == "timeout":
             raise AirflowSensorTimeout(message)
-        raise ActivityFailedError(message)
+        raise RERAISED_ERRORS.get(str((event or {}).get("error_type")), ActivityFailedError)(message)
 
     def judge(self, summaries: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """Apply ``max_error_rate`` / ``fail_on_errors`` to completed activities; log the counts."""

@@ -11,7 +11,6 @@ from typing import Any
 
 from airflow.sdk import BaseOperator, Context, conf
 
-from cc_provider.activity import DEFAULT_UNKNOWN_STATE_GRACE
 from cc_provider.exceptions import ActivityFailedError
 from cc_provider.hooks.constant_contact import ConstantContactHook
 from cc_provider.operators.activity_wait import ActivityWaitMixin
@@ -60,9 +59,6 @@ class ConstantContactExportContactsOperator(ActivityWaitMixin, BaseOperator):
         self.poll_interval = poll_interval
         self.wait_timeout = wait_timeout
         self.constant_contact_conn_id = constant_contact_conn_id
-        self.unknown_state_grace = DEFAULT_UNKNOWN_STATE_GRACE
-        self.max_error_rate = None
-        self.fail_on_errors = False
 
     def execute(self, context: Context) -> dict[str, Any]:
         hook = ConstantContactHook(self.constant_contact_conn_id)

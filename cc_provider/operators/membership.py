@@ -10,7 +10,6 @@ from typing import Any
 
 from airflow.sdk import BaseOperator, Context, conf
 
-from cc_provider.activity import DEFAULT_UNKNOWN_STATE_GRACE
 from cc_provider.contacts.files import iter_json_records
 from cc_provider.exceptions import ListVerificationError
 from cc_provider.hooks.constant_contact import MAX_CONTACT_IDS_PER_ACTIVITY, ConstantContactHook
@@ -167,9 +166,6 @@ class ConstantContactRemoveFromListOperator(ActivityWaitMixin, BaseOperator):
         self.poll_interval = poll_interval
         self.wait_timeout = wait_timeout
         self.constant_contact_conn_id = constant_contact_conn_id
-        self.unknown_state_grace = DEFAULT_UNKNOWN_STATE_GRACE
-        self.max_error_rate = None
-        self.fail_on_errors = False
 
     def execute(self, context: Context) -> dict[str, Any]:
         list_ids = [self.list_ids] if isinstance(self.list_ids, str) else list(self.list_ids)

@@ -9,7 +9,13 @@ from fastapi import Request, Response
 from fastapi.responses import JSONResponse
 
 from cc_provider.sandbox.body import json_body
-from cc_provider.sandbox.contact_views import INCLUDES, apply_contact_body, contact_to_json, parse_contact_body
+from cc_provider.sandbox.contact_views import (
+    INCLUDES,
+    PERSON_FIELDS,
+    apply_contact_body,
+    contact_to_json,
+    parse_contact_body,
+)
 from cc_provider.sandbox.deps import api_router, get_state
 from cc_provider.sandbox.errors import CONFLICT, SandboxError
 from cc_provider.sandbox.imports import is_valid_email, row_problem
@@ -23,15 +29,6 @@ CONTACT_STATUSES = ("all", "active", "deleted", "not_set", "pending_confirmation
 MAX_LISTS_FILTER = 25
 DATE_FILTERS = ("updated_after", "updated_before", "created_after", "created_before", "optout_after", "optout_before")
 NEW_SUBSCRIBER_DAYS = 30
-_SIGN_UP_FIELDS = (
-    "first_name",
-    "last_name",
-    "job_title",
-    "company_name",
-    "birthday_month",
-    "birthday_day",
-    "anniversary",
-)
 
 
 def _epoch(name: str, raw: str) -> float:
@@ -159,7 +156,7 @@ async def sign_up_form(request: Request) -> JSONResponse:
     list_ids = body.get("list_memberships")
     if not isinstance(list_ids, list) or not 1 <= len(list_ids) <= 50:
         raise SandboxError.validation("list_memberships is required: 1 to 50 list ids.")
-    fields = {name: body[name] for name in _SIGN_UP_FIELDS if body.get(name) is not None}
+    fields = {name: body[name] for name in PERSON_FIELDS if body.get(name) is not None}
     if isinstance(body.get("phone_number"), str):
         fields["phone"] = body["phone_number"]
     problem = row_problem({"email": email, **fields})

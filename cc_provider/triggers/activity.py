@@ -19,8 +19,9 @@ class ConstantContactActivityTrigger(BaseTrigger):
     Poll bulk activities until all completed, one failed, or the deadline passed.
 
     Yields exactly one event ``{"status": "success" | "error" | "timeout", "message": str,
-    "activities": [summary, ...]}``. The serialized form holds ids, the connection id and numbers only:
-    the hook fetches its token inside :meth:`run`.
+    "activities": [summary, ...]}``, plus ``error_type`` (the exception's class name) when an error ended
+    the wait. The serialized form holds ids, the connection id and numbers only: the hook fetches its
+    token inside :meth:`run`.
 
     Request budget: each poll cycle reads the pending activities with one ``GET /activities/{id}``
     each when there are at most two, else with one ``GET /activities?limit=500`` page (up to 500
@@ -91,10 +92,16 @@ class ConstantContactActivityTrigger(BaseTrigger):
                     return
                 await asyncio.sleep(min(self.poll_interval, remaining))
         except Exception as err:  # any other failure becomes the one event, so the task fails with the reason
-            yield self._event("error", f"Waiting for activities failed: {err}", watch.summaries)
+            message = f"Waiting for activities failed: {err}"
+            yield self._event("error", message, watch.summaries, error_type=type(err).__name__)
         finally:
             await hook.aclose()
 
     @staticmethod
-    def _event(status: str, message: str, activities: list[dict[str, Any]]) -> TriggerEvent:
-        return TriggerEvent({"status": status, "message": message, "activities": activities})
+    def _event(
+        status: str, message: str, activities: list[dict[str, Any]], error_type: str | None = None
+    ) -> TriggerEvent:
+        payload: dict[str, Any] = {"status": status, "message": message, "activities": activities}
+        if error_type:
+            payload["error_type"] = error_type  # the task raises that provider error again (see complete_event)
+        return TriggerEvent(payload)

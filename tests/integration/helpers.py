@@ -51,3 +51,19 @@ def xcom_value(run, task_id: str, key: str = "return_value", map_index: int = -1
         return json.loads(value)
     except ValueError:  # extra links are stored as the bare URL
         return value
+
+
+class RecordingTaskInstance:
+    """Stands in for the task instance's XCom outside a DAG run; the DAG tests use the real one."""
+
+    task_id = "import"
+
+    def __init__(self) -> None:
+        self.pushed: dict[str, object] = {}
+
+    def xcom_push(self, key: str, value: object) -> None:
+        self.pushed[key] = value
+
+    def xcom_pull(self, task_ids: str, key: str, map_indexes: int = -1) -> object:
+        assert task_ids == self.task_id
+        return self.pushed.get(key)

@@ -27,12 +27,12 @@ from cc_provider.operators.csv_import import ConstantContactImportCsvOperator
 from cc_provider.operators.import_base import MissingCustomFieldsError
 from cc_provider.operators.json_import import ConstantContactImportJsonOperator
 from cc_provider.sandbox.testing import CONNECTION_ENV, sandbox_stats
+from tests.integration.helpers import RecordingTaskInstance
 
 CORPUS = Path(__file__).resolve().parents[1] / "data" / "bad"
 README = CORPUS / "README.md"
 MAX_UPLOAD_BYTES = 4_000_000
 MAX_UPLOAD_CONTACTS = 40_000
-
 
 # -- what each file should do ----------------------------------------------------------------------
 
@@ -343,19 +343,6 @@ GENERATED: dict[str, Callable[[Path], None]] = {
 # -- running one file ----------------------------------------------------------------------------
 
 
-class TaskInstance:
-    task_id = "import"
-
-    def __init__(self) -> None:
-        self.pushed: dict[str, object] = {}
-
-    def xcom_push(self, key: str, value: object) -> None:
-        self.pushed[key] = value
-
-    def xcom_pull(self, task_ids: str, key: str, map_indexes: int = -1) -> object:
-        return self.pushed.get(key)
-
-
 @pytest.fixture
 def hook(cc_connection, monkeypatch) -> ConstantContactHook:
     # the session sandbox has its rate limits off; so has the client (a connection without the extra keeps 4/s)
@@ -423,7 +410,7 @@ def test_corpus_file(name, hook, cc_sandbox, uploads, tmp_path):
 
     if isinstance(expected, Fails):
         with pytest.raises(Exception) as info:  # noqa: B017 - the exact type is asserted below
-            task.execute({"ti": TaskInstance()})
+            task.execute({"ti": RecordingTaskInstance()})
         error = info.value
         assert type(error) is expected.error, f"{type(error).__name__}: {error}"
         assert isinstance(error, ValueError)
@@ -432,7 +419,7 @@ def test_corpus_file(name, hook, cc_sandbox, uploads, tmp_path):
         assert uploads == [] and sandbox_stats(cc_sandbox).get("import_posts", 0) == before, "uploaded before failing"
         return
 
-    summary = task.execute({"ti": TaskInstance()})
+    summary = task.execute({"ti": RecordingTaskInstance()})
     stats = sandbox_stats(cc_sandbox)
     # the local accounting
     assert summary["rows_read"] == expected.rows_read

@@ -16,6 +16,7 @@ from cc_provider.operators.csv_import import ConstantContactImportCsvOperator
 from cc_provider.operators.import_base import TooManyRejectsError
 from cc_provider.operators.json_import import ConstantContactImportJsonOperator
 from cc_provider.sandbox.testing import admin_call, sandbox_stats, set_activity_state
+from tests.integration.helpers import RecordingTaskInstance
 
 V2_HEADER = ["Email address", "First Name", "Last Name", "Birthday_Month", "Birthday_Day", "Zip/Postal Code"]
 GOOD_ROWS = [[f"person{i}@example.com", f"First{i}", f"Last{i}", "5", "17", "02134"] for i in range(10)]
@@ -24,19 +25,6 @@ BAD_ROWS = [
     ["bday@example.com", "Bad", "Birthday", "13", "1", ""],
     ["PERSON0@example.com", "Dup", "Licate", "", "", ""],  # the same address as row 2, in another case
 ]
-
-
-class TaskInstance:
-    task_id = "import"
-
-    def __init__(self) -> None:
-        self.pushed: dict[str, object] = {}
-
-    def xcom_push(self, key: str, value: object) -> None:
-        self.pushed[key] = value
-
-    def xcom_pull(self, task_ids: str, key: str, map_indexes: int = -1) -> object:
-        return self.pushed.get(key)
 
 
 def write_csv(path, header, rows, delimiter=",", encoding="utf-8"):
@@ -64,7 +52,7 @@ def list_id(hook) -> str:
 
 
 def run(task, ti=None):
-    return task.execute({"ti": ti or TaskInstance()})
+    return task.execute({"ti": ti or RecordingTaskInstance()})
 
 
 class TestCsvOperator:

@@ -10,22 +10,9 @@ from cc_provider.hooks.constant_contact import ConstantContactHook
 from cc_provider.operators.membership import ConstantContactRemoveFromListOperator, ConstantContactVerifyListOperator
 from cc_provider.operators.upsert import ConstantContactUpsertContactOperator
 from cc_provider.sandbox.testing import add_fault, sandbox_stats
-from tests.integration.helpers import wait_until
+from tests.integration.helpers import RecordingTaskInstance, wait_until
 
 EMAILS = [f"member{i}@example.com" for i in range(5)]
-
-
-class TaskInstance:
-    task_id = "task"
-
-    def __init__(self) -> None:
-        self.pushed: dict[str, object] = {}
-
-    def xcom_push(self, key: str, value: object) -> None:
-        self.pushed[key] = value
-
-    def xcom_pull(self, task_ids: str, key: str, map_indexes: int = -1) -> object:
-        return self.pushed.get(key)
 
 
 @pytest.fixture
@@ -92,7 +79,7 @@ class TestRemove:
         ids = [c["contact_id"] for c in hook.iter_contacts(lists=list_id)]
         result = ConstantContactRemoveFromListOperator(
             task_id="remove", list_ids=list_id, contact_ids=ids[:501], deferrable=False, poll_interval=0.05
-        ).execute({"ti": TaskInstance()})
+        ).execute({"ti": RecordingTaskInstance()})
         assert result["contacts"] == 501
         assert len(result["activity_ids"]) == 2
         assert hook.count_list_members(list_id) == 2
@@ -151,7 +138,7 @@ class TestExport:
         list_id = filled_list(hook, EMAILS)
         result = ConstantContactExportContactsOperator(
             task_id="export", path=str(tmp_path / "out" / "list.csv"), list_ids=[list_id], poll_interval=0.05
-        ).execute({"ti": TaskInstance()})
+        ).execute({"ti": RecordingTaskInstance()})
         assert result["rows"] == 5
         with open(result["path"], newline="", encoding="utf-8-sig") as handle:
             rows = list(csv.DictReader(handle))
@@ -167,7 +154,7 @@ class TestExport:
             task_id="export", path=str(tmp_path / "list.csv"), list_ids=[list_id], deferrable=True
         )
         with pytest.raises(TaskDeferred) as deferred:
-            task.execute({"ti": TaskInstance()})
+            task.execute({"ti": RecordingTaskInstance()})
         (activity_id,) = deferred.value.trigger.activity_ids
         wait_until(lambda: hook.get_activity(activity_id)["state"] == "completed")
         done = {"activity_id": activity_id, "state": "completed"}

@@ -13,22 +13,7 @@ from cc_provider.hooks.constant_contact import ConstantContactHook
 from cc_provider.operators.json_import import ConstantContactImportJsonOperator
 from cc_provider.operators.lists import ConstantContactCreateListOperator
 from cc_provider.sandbox.testing import admin_call, sandbox_stats
-
-
-class RecordingTaskInstance:
-    """Stands in for the task instance's XCom push; the DAG tests run the real one."""
-
-    task_id = "import"
-
-    def __init__(self) -> None:
-        self.pushed: dict[str, object] = {}
-
-    def xcom_push(self, key: str, value: object) -> None:
-        self.pushed[key] = value
-
-    def xcom_pull(self, task_ids: str, key: str, map_indexes: int = -1) -> object:
-        assert task_ids == self.task_id
-        return self.pushed.get(key)
+from tests.integration.helpers import RecordingTaskInstance
 
 
 def test_create_list_is_idempotent(cc_sandbox, cc_connection):
