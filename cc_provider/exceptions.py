@@ -66,3 +66,7 @@ class ActivityNotFoundError(ActivityFailedError):
 
 class ListVerificationError(ConstantContactError):
     """A list's membership is not what the DAG expected; the message lists what is missing or unexpected."""
+
+
+class ConstantContactOutcomeUnknownError(ConstantContactTransportError):
+    """A request that must not be sent twice got no answer, and may have been accepted by the API."""

@@ -264,7 +264,9 @@ class ConstantContactHook(BaseHook):
         form = {"list_ids": ",".join(list_ids)}
         if sms_permission_to_send is not None:
             form["sms_permission_to_send"] = sms_permission_to_send
-        return self.call_json("POST", "/activities/contacts_file_import", form=form, upload=("file", name, path))
+        return self.call_json(
+            "POST", "/activities/contacts_file_import", form=form, upload=("file", name, path), replay_safe=False
+        )
 
     def custom_field_names(self) -> set[str]:
         """Return the ``name`` of every custom field of the account (what ``cf:<name>`` columns refer to)."""
@@ -293,7 +295,7 @@ class ConstantContactHook(BaseHook):
 
     def submit_json_import(self, body: bytes) -> dict[str, Any]:
         """POST a ready-made ``contacts_json_import`` body (bytes as sent) and return the activity."""
-        return self.call_json("POST", "/activities/contacts_json_import", content=body)
+        return self.call_json("POST", "/activities/contacts_json_import", content=body, replay_safe=False)
 
     def get_activity(self, activity_id: str) -> dict[str, Any]:
         """Return the current status of a bulk activity (:class:`ActivityNotFoundError` past retention)."""

@@ -18,6 +18,7 @@ from typing import Any
 
 import httpx
 import requests
+import urllib3
 
 from cc_provider.hooks.budget import RateLimiter, TokenSlot, pace
 from cc_provider.hooks.flows import Action, Flow, Outcome, T, retry_or_raise
@@ -208,8 +209,16 @@ def _send_sync(session: requests.Session, req: HttpRequest, timeout: float) -> H
                 timeout=timeout,
             )
     except (requests.ConnectionError, requests.Timeout) as exc:
-        return TransportFailure(type(exc).__name__)
+        return TransportFailure(type(exc).__name__, maybe_delivered=not _never_sent(exc))
     return HttpResponse(resp.status_code, dict(resp.headers), resp.content)
+
+
+def _never_sent(exc: Exception) -> bool:
+    """Tell whether ``requests`` failed before the request could reach the server."""
+    if isinstance(exc, requests.ConnectTimeout):
+        return True
+    reason = getattr(exc.args[0], "reason", None) if exc.args else None
+    return isinstance(reason, (urllib3.exceptions.NewConnectionError, urllib3.exceptions.ConnectTimeoutError))
 
 
 async def _send_async(client: httpx.AsyncClient, req: HttpRequest, timeout: float) -> HttpResponse | TransportFailure:
@@ -228,5 +237,6 @@ async def _send_async(client: httpx.AsyncClient, req: HttpRequest, timeout: floa
             timeout=timeout,
         )
     except httpx.TransportError as exc:
-        return TransportFailure(type(exc).__name__)
+        never_sent = isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout))
+        return TransportFailure(type(exc).__name__, maybe_delivered=not never_sent)
     return HttpResponse(resp.status_code, dict(resp.headers), resp.content)

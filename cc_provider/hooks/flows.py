@@ -13,7 +13,7 @@ import logging
 from collections.abc import Generator
 from typing import Any, TypeVar
 
-from cc_provider.exceptions import ConstantContactTransportError
+from cc_provider.exceptions import ConstantContactOutcomeUnknownError, ConstantContactTransportError
 from cc_provider.hooks.retry import RetryPolicy, is_retryable
 from cc_provider.hooks.wire import Blocking, HttpRequest, HttpResponse, Sleep, TransportFailure, api_error
 
@@ -34,6 +34,12 @@ def retry_or_raise(
     if not is_retryable(outcome):
         assert isinstance(outcome, HttpResponse)
         raise api_error(request, outcome)
+    if isinstance(outcome, TransportFailure) and outcome.maybe_delivered and not request.replay_safe:
+        raise ConstantContactOutcomeUnknownError(
+            f"{request.method} {request.path} got no answer ({outcome.reason}), and Constant Contact may have "
+            "accepted it; it is not sent again, so nothing is imported twice. A retry of the task looks for "
+            "the activity first."
+        )
     if retries >= policy.max_retries:
         if isinstance(outcome, TransportFailure):
             raise ConstantContactTransportError(

@@ -30,6 +30,9 @@ class HttpRequest:
     form: dict[str, str] | None = None
     #: A file to upload as multipart/form-data: ``(field name, file name sent, local path)``.
     upload: tuple[str, str, str] | None = None
+    #: False for requests that must not be sent twice (bulk imports): a failure after which the API
+    #: may have accepted the request is raised instead of retried.
+    replay_safe: bool = True
     headers: dict[str, str] = field(default_factory=dict)
     basic_auth: tuple[str, str] | None = field(default=None, repr=False)
 
@@ -68,6 +71,8 @@ class TransportFailure:
     """The request got no HTTP response: connection refused or reset, or a timeout."""
 
     reason: str
+    #: False only when the request surely never left (connection refused, connect timeout).
+    maybe_delivered: bool = True
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ import time
 from abc import abstractmethod
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from airflow.sdk import BaseOperator, Context, conf
@@ -30,15 +31,19 @@ from cc_provider.contacts import (
 )
 from cc_provider.contacts.dedupe import DedupeMode
 from cc_provider.contacts.rules import Rejected
-from cc_provider.exceptions import ConstantContactError
+from cc_provider.exceptions import ConstantContactError, ConstantContactOutcomeUnknownError
 from cc_provider.hooks.constant_contact import ConstantContactHook
 from cc_provider.links import ConstantContactListLink
 from cc_provider.operators.activity_wait import ActivityWaitMixin, own_xcom
-from cc_provider.operators.submissions import SubmissionLedger, fingerprint
+from cc_provider.operators.submissions import SubmissionLedger, SubmissionRecord, fingerprint
 
 ACTIVITY_IDS_KEY = "activity_ids"
 SUBMISSION_KEY = "submission_summary"
 DEFAULT_WAIT_TIMEOUT = 24 * 3600.0
+#: Posts of one request that may each have been lost before the task gives up (and its retry looks first).
+MAX_UNANSWERED_POSTS = 3
+#: How far the API's clock may be behind ours when matching an activity to a request whose answer was lost.
+ACCEPT_CLOCK_SKEW_SECONDS = 300.0
 
 
 class TooManyRejectsError(ConstantContactError):
@@ -291,9 +296,10 @@ class ConstantContactImportBaseOperator(ActivityWaitMixin, BaseOperator):
         for index, request in enumerate(requests):
             if index < already_posted:
                 continue  # posted by an earlier try: its activity id is in the record
-            activity = self.post(hook, request, list_ids)
+            activity = self._post_once(hook, ledger, record, index, request, list_ids)
             record.activity_ids.append(activity["activity_id"])
             record.rows_sent += request.contact_count
+            record.pending = None
             ledger.save(record)
             self.log.info(
                 "Import request %d of %d: %d contacts (%d bytes) -> activity %s.",
@@ -304,6 +310,75 @@ class ConstantContactImportBaseOperator(ActivityWaitMixin, BaseOperator):
                 activity["activity_id"],
             )
         return list(record.activity_ids), already_posted
+
+    def _post_once(
+        self,
+        hook: ConstantContactHook,
+        ledger: SubmissionLedger,
+        record: SubmissionRecord,
+        index: int,
+        request: ImportRequest,
+        list_ids: list[str],
+    ) -> dict[str, Any]:
+        """
+        Post request ``index`` so that it is accepted exactly once, even when an answer is lost.
+
+        Before each post the request is recorded as pending. A post that may have been accepted without
+        an answer (a reset or a timeout after sending) is looked for among the newest activities before it
+        is posted again, in this try or, if the try fails, in the next one.
+        """
+        unanswered = 0
+        while True:
+            activity = self._accepted_unanswered(hook, record, index)
+            if activity is not None:
+                return activity
+            record.pending = {"index": index, "posted_at": time.time(), "contacts": request.contact_count}
+            ledger.save(record)
+            try:
+                return self.post(hook, request, list_ids)
+            except ConstantContactOutcomeUnknownError as err:
+                unanswered += 1
+                if unanswered > MAX_UNANSWERED_POSTS:
+                    raise  # `pending` stays saved: the next try looks for the activity first
+                self.log.warning("%s", err)
+                time.sleep(hook.retry_policy.delay(unanswered))
+            except Exception:
+                record.pending = None  # refused with an answer: nothing was accepted
+                ledger.save(record)
+                raise
+
+    def _accepted_unanswered(
+        self, hook: ConstantContactHook, record: SubmissionRecord, index: int
+    ) -> dict[str, Any] | None:
+        """
+        Find the activity of request ``index`` if an earlier try posted it and lost the answer.
+
+        The newest activities are read once; a match is an activity created since the post, not yet
+        recorded, with the request's number of contacts (a CSV file's header counts as one more item).
+        """
+        pending = record.pending
+        if not pending or pending.get("index") != index:
+            return None
+        contacts = int(pending["contacts"])
+        since = float(pending["posted_at"]) - ACCEPT_CLOCK_SKEW_SECONDS
+        recent = hook.call_json("GET", "/activities", params={"limit": 50}).get("activities") or []
+        for activity in sorted(recent, key=lambda a: str(a.get("created_at", ""))):
+            created = _epoch(activity.get("created_at"))
+            total = (activity.get("status") or {}).get("items_total_count")
+            if (
+                activity.get("activity_id") not in record.activity_ids
+                and created is not None
+                and created >= since
+                and total in (contacts, contacts + 1)
+            ):
+                self.log.warning(
+                    "Request %d reached the API in a post that lost its answer (activity %s); adopting it.",
+                    index + 1,
+                    activity["activity_id"],
+                )
+                return dict(activity)
+        self.log.info("Request %d: the post that lost its answer left no activity; posting it again.", index + 1)
+        return None
 
     def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
         """
@@ -365,3 +440,11 @@ def file_identity(path: str) -> dict[str, Any]:
     """Identify a file's content cheaply: absolute path, size and modification time."""
     stat = os.stat(path)
     return {"path": os.path.abspath(path), "size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
+
+
+def _epoch(timestamp: Any) -> float | None:
+    """Seconds since the epoch of an ISO-8601 timestamp of the API, or ``None``."""
+    try:
+        return datetime.fromisoformat(str(timestamp).replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return None

@@ -30,6 +30,9 @@ class SubmissionRecord:
     activity_ids: list[str] = field(default_factory=list)
     rows_sent: int = 0
     started_at: float = field(default_factory=time.time)
+    #: the request being posted when the record was saved: ``{index, posted_at, contacts}``; set until
+    #: its answer arrives, so a retry knows an earlier POST may have been accepted without an answer
+    pending: dict[str, Any] | None = None
 
     @property
     def requests_sent(self) -> int:

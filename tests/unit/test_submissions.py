@@ -327,6 +327,7 @@ class TestSaveAndClear:
             "activity_ids": ["a1", "a2"],
             "rows_sent": 17,
             "started_at": record.started_at,
+            "pending": None,
         }
 
         retry = ledger(log)  # the next try: a new ledger object, the same key
