@@ -92,6 +92,12 @@ def get_provider_info() -> dict[str, Any]:
                         "key, 10 for a partner key; 0 turns pacing off (a sandbox without limits).",
                         "schema": {"type": ["number", "null"], "default": 4, "minimum": 0},
                     },
+                    "timeout": {
+                        "label": "HTTP timeout (seconds)",
+                        "description": "How long to wait for one answer of the API; a bulk import that gets none "
+                        "is looked for before it is posted again.",
+                        "schema": {"type": ["number", "null"], "default": 60, "minimum": 1},
+                    },
                     "api_base_url": {
                         "label": "API base URL",
                         "description": "Base URL of the V3 API. Change it only to use the local sandbox.",

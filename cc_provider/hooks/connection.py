@@ -49,6 +49,13 @@ def settings_from_connection(conn: Connection) -> ApiSettings:
         raise ValueError(
             f"Connection '{conn.conn_id}': extra 'requests_per_second' must be a number (4 for a standard API key)."
         ) from None
+    raw_timeout = extra.get("timeout")
+    try:
+        timeout = float(60.0 if raw_timeout in (None, "") else raw_timeout)
+    except (TypeError, ValueError):
+        timeout = -1.0
+    if timeout <= 0:
+        raise ValueError(f"Connection '{conn.conn_id}': extra 'timeout' must be a positive number of seconds.")
     return ApiSettings(
         client_id=str(conn.login),
         client_secret=str(conn.password),
@@ -59,6 +66,7 @@ def settings_from_connection(conn: Connection) -> ApiSettings:
         token_type=token_type,
         token_store=str(extra_value(extra, "credential_store") or "variable"),
         requests_per_second=requests_per_second,
+        timeout=timeout,
     )
 
 

@@ -32,7 +32,7 @@ class ConstantContactHook(BaseHook):
     ``api_base_url`` / ``auth_base_url`` (see :mod:`cc_provider.hooks.tokens`). The constructor does no I/O.
 
     :param constant_contact_conn_id: Airflow connection id.
-    :param timeout: seconds to wait for one HTTP response.
+    :param timeout: seconds to wait for one HTTP response; by default the connection extra ``timeout`` (60).
     :param max_retries: retries of a transient failure (connection error, timeout, 5xx, 429 throttled);
         default :attr:`default_max_retries`.
     :param backoff_base: first retry delay in seconds, doubling with each retry (with jitter);
@@ -52,7 +52,7 @@ class ConstantContactHook(BaseHook):
         self,
         constant_contact_conn_id: str = default_conn_name,
         *,
-        timeout: float = 60.0,
+        timeout: float | None = None,
         max_retries: int | None = None,
         backoff_base: float | None = None,
     ) -> None:
@@ -84,6 +84,9 @@ class ConstantContactHook(BaseHook):
             self._exchange = self._make_exchange(self.get_connection(self.constant_contact_conn_id))
         return self._exchange
 
+    def _timeout(self, exchange: Exchange) -> float:
+        return self.timeout if self.timeout is not None else exchange.settings.timeout
+
     def get_conn(self) -> requests.Session:
         """Return the hook's one ``requests.Session``."""
         if self._session is None:
@@ -94,7 +97,7 @@ class ConstantContactHook(BaseHook):
 
     def run_flow(self, flow: Flow[Any]) -> Any:
         """Drive a flow (see :mod:`cc_provider.hooks.exchange`) over the sync session."""
-        return run_sync(flow, self.get_conn(), self.timeout)
+        return run_sync(flow, self.get_conn(), self._timeout(self.exchange))
 
     def call(self, method: str, endpoint: str, **kwargs: Any) -> HttpResponse:
         """Send one API request (token, retries and 401 replay included) and return the response."""
@@ -129,7 +132,7 @@ class ConstantContactHook(BaseHook):
         """Async twin of :meth:`call_json` for triggers: same flow, driven over ``httpx``."""
         exchange = await self._aexchange()
         flow = exchange.call(exchange.request(method, endpoint, **kwargs))
-        response = await run_async(flow, self._aclient(), self.timeout)
+        response = await run_async(flow, self._aclient(), self._timeout(exchange))
         return response.json()
 
     async def aclose(self) -> None:
@@ -312,7 +315,7 @@ class ConstantContactHook(BaseHook):
     async def aget_activities(self, activity_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
         """Async :meth:`get_activities` for triggers: the same flow, driven over ``httpx``."""
         exchange = await self._aexchange()
-        return await run_async(activities_flow(exchange, activity_ids), self._aclient(), self.timeout)
+        return await run_async(activities_flow(exchange, activity_ids), self._aclient(), self._timeout(exchange))
 
     # -- connection test ----------------------------------------------------------------------------
 

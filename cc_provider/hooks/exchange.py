@@ -47,6 +47,8 @@ class ApiSettings:
     token_type: str = "long_lived"
     token_store: str | None = None
     requests_per_second: float = 4.0
+    #: seconds to wait for one HTTP response (connection extra ``timeout``)
+    timeout: float = 60.0
 
     @property
     def token_url(self) -> str:

@@ -126,6 +126,18 @@ class TestTokens:
         fast_hook().call_json("GET", "/contact_lists")
         assert store.exists()  # rotating mode keeps the tokens in the store named by the UI field
 
+    def test_the_connection_sets_the_http_timeout(self, cc_sandbox, cc_connection, monkeypatch):
+        set_connection(monkeypatch, cc_connection, extra={"timeout": 0.5})
+        fast_hook().call_json("GET", "/contact_lists")  # a token first, answered at once
+        inject(cc_sandbox, "/v3/contact_lists", 503, count=1, delay=2)
+        with pytest.raises(ConstantContactTransportError, match="after 1 attempts: (ReadTimeout|ConnectionError)"):
+            fast_hook(max_retries=0).call_json("GET", "/contact_lists")
+
+    def test_a_bad_timeout_is_named(self, cc_sandbox, cc_connection, monkeypatch):
+        set_connection(monkeypatch, cc_connection, extra={"timeout": "soon"})
+        with pytest.raises(ValueError, match="extra 'timeout' must be a positive number"):
+            fast_hook().call_json("GET", "/contact_lists")
+
     def test_token_endpoint_5xx_is_retried(self, cc_sandbox, cc_connection):
         inject(cc_sandbox, "/oauth2/default/v1/token", 503, count=2)
         assert fast_hook().test_connection()[0] is True
