@@ -16,9 +16,9 @@ from pathlib import Path
 from typing import BinaryIO, TextIO
 
 from cc_provider.contacts.errors import ContactFileError
+from cc_provider.contacts.files import SCAN_BYTES, first_non_utf8_offset
 
 #: Bytes read at a time while checking the encoding.
-SCAN_BYTES = 1 << 20
 #: Characters looked at to find the delimiter.
 SNIFF_CHARS = 1 << 16
 DELIMITERS = ",;\t|"
@@ -46,31 +46,13 @@ def detect_encoding(path: str | os.PathLike[str]) -> tuple[str, str | None]:
             if head.startswith(bom):
                 return encoding, None
         raw.seek(0)
-        bad = _first_non_utf8_offset(raw)
+        bad = first_non_utf8_offset(raw)
         if bad is None:
             return "utf-8", None
         raw.seek(0)
         encoding = "cp1252" if _decodes(raw, "cp1252") else "latin-1"
     name = "Windows-1252" if encoding == "cp1252" else "Latin-1"
     return encoding, f"{path}: not UTF-8 (first bad byte at offset {bad}); read as {name}."
-
-
-def _first_non_utf8_offset(raw: BinaryIO) -> int | None:
-    decoder = codecs.getincrementaldecoder("utf-8")()
-    consumed = 0
-    while True:
-        block = raw.read(SCAN_BYTES)
-        pending = len(decoder.getstate()[0])
-        if block and not pending and block.isascii():
-            consumed += len(block)
-            continue
-        try:
-            decoder.decode(block, final=not block)
-        except UnicodeDecodeError as err:
-            return consumed - pending + err.start
-        if not block:
-            return None
-        consumed += len(block)
 
 
 def _decodes(raw: BinaryIO, encoding: str) -> bool:

@@ -11,7 +11,7 @@ import json
 import os
 from collections.abc import Iterator
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, BinaryIO
 
 from cc_provider.contacts.errors import ContactFileError
 from cc_provider.contacts.rules import Rejected
@@ -19,6 +19,8 @@ from cc_provider.contacts.rules import Rejected
 __all__ = ["REJECTS_HEADER", "ContactFileError", "RejectsWriter", "iter_json_records", "spreadsheet_safe"]
 
 CHUNK_CHARS = 1 << 16
+#: bytes read at a time when scanning a file for invalid UTF-8
+SCAN_BYTES = 1 << 20
 REJECTS_HEADER = ("row_number", "column", "value", "reason")
 #: A cell starting with one of these is a formula in spreadsheet programs (CSV injection).
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
@@ -44,24 +46,31 @@ def iter_json_records(path: str | os.PathLike[str]) -> Iterator[dict[str, Any]]:
             elif first:
                 yield from _iter_lines(path, handle)
     except UnicodeDecodeError:
-        raise ContactFileError(f"{path}: not UTF-8 text (first bad byte at offset {_bad_utf8_offset(path)}).") from None
+        raise ContactFileError(f"{path}: not UTF-8 text (first bad byte at offset {_bad_offset(path)}).") from None
 
 
-def _bad_utf8_offset(path: Path) -> int | None:
-    """Return the file offset of the first byte that is not valid UTF-8."""
+def _bad_offset(path: Path) -> int | None:
+    with path.open("rb") as raw:
+        return first_non_utf8_offset(raw)
+
+
+def first_non_utf8_offset(raw: BinaryIO) -> int | None:
+    """Return the offset of the first byte of ``raw`` that is not valid UTF-8, or ``None`` (reads it all)."""
     decoder = codecs.getincrementaldecoder("utf-8")()
     consumed = 0
-    with path.open("rb") as raw:
-        while True:
-            block = raw.read(CHUNK_CHARS)
-            pending = len(decoder.getstate()[0])
-            try:
-                decoder.decode(block, final=not block)
-            except UnicodeDecodeError as err:
-                return consumed - pending + err.start
-            if not block:
-                return None
+    while True:
+        block = raw.read(SCAN_BYTES)
+        pending = len(decoder.getstate()[0])
+        if block and not pending and block.isascii():
             consumed += len(block)
+            continue
+        try:
+            decoder.decode(block, final=not block)
+        except UnicodeDecodeError as err:
+            return consumed - pending + err.start
+        if not block:
+            return None
+        consumed += len(block)
 
 
 def _first_char(handle: IO[str]) -> str:

@@ -7,7 +7,7 @@ import csv
 
 import pytest
 
-from cc_provider.contacts import csv_files
+from cc_provider.contacts import files as contact_files
 from cc_provider.contacts.csv_files import CsvFile, detect_encoding, sniff_delimiter
 from cc_provider.contacts.errors import ContactFileError
 
@@ -56,14 +56,14 @@ class TestEncoding:
         assert "read as Latin-1" in f.warnings[0]
 
     def test_non_utf8_byte_after_the_first_block(self, tmp_path, monkeypatch):
-        monkeypatch.setattr(csv_files, "SCAN_BYTES", 16)
+        monkeypatch.setattr(contact_files, "SCAN_BYTES", 16)  # the scan shared with JSON files
         data = TEXT.encode() + b"x@y.co,Jos\xe9,Madrid\r\n"
         encoding, warning = detect_encoding(write(tmp_path, data))
         assert encoding == "cp1252"
         assert f"offset {len(TEXT.encode()) + 10}" in warning
 
     def test_utf8_sequence_split_across_blocks(self, tmp_path, monkeypatch):
-        monkeypatch.setattr(csv_files, "SCAN_BYTES", 3)
+        monkeypatch.setattr(contact_files, "SCAN_BYTES", 3)
         assert detect_encoding(write(tmp_path, "ab" + "ë" * 10 + "\n")) == ("utf-8", None)
 
     def test_explicit_encoding_skips_detection(self, tmp_path):
