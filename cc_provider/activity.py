@@ -189,18 +189,46 @@ class ActivityWatch:
         return Step(Outcome.PENDING, f"{len(self.pending)} of {len(self.activity_ids)} activity(ies) pending.", lines)
 
 
+def rejected_count(summary: Mapping[str, Any]) -> int:
+    """
+    Contacts the API rejected in one import, by the spec's definitions (``ActivityImport.status``).
+
+    ``error_count`` counts non-correctable errors and ``correctable_count`` the correctable ones (an
+    invalid email, a birthday or anniversary format error, no minimal contact information): two kinds
+    of rejected contact, so the two are added.
+    """
+    return int(summary.get("error_count") or 0) + int(summary.get("correctable_count") or 0)
+
+
+def received_count(summary: Mapping[str, Any]) -> int:
+    """
+    Contacts one import carried, as well as its counters tell.
+
+    ``person_count`` is "the contacts in the import file" and ``items_total_count`` its rows (with the
+    header, for a CSV file); which rows ``person_count`` includes is not documented, so the largest
+    figure that cannot exceed the request wins (a CSV file's header makes the rate at most one row low).
+    """
+    return max(
+        int(summary.get("person_count") or 0), int(summary.get("items_total_count") or 0), rejected_count(summary)
+    )
+
+
 def evaluate_results(
-    summaries: list[dict[str, Any]], *, max_error_rate: float | None = None, fail_on_errors: bool = False
+    summaries: list[dict[str, Any]],
+    *,
+    max_error_rate: float | None = None,
+    fail_on_errors: bool = False,
+    sent: int | None = None,
 ) -> tuple[bool, str]:
     """
     Judge completed activities by their counters: ``(passed, sentence)``.
 
-    ``error_count`` counts contacts the API rejected; the rate divides it by the contacts it received
-    (``person_count + error_count``, or ``items_total_count`` when that is all there is).
+    The rejected contacts (:func:`rejected_count`) are divided by the contacts sent: ``sent`` when the
+    caller knows it (an import operator), else what the counters tell (:func:`received_count`).
     Contacts that could not be added to a list because they unsubscribed are reported, not failed.
     """
-    errors = sum(int(s.get("error_count") or 0) for s in summaries)
-    total = sum(_received(s) for s in summaries)
+    errors = sum(rejected_count(s) for s in summaries)
+    total = sent if sent is not None else sum(received_count(s) for s in summaries)
     unsubscribed = sum(int(s.get("cannot_add_to_list_count") or 0) for s in summaries)
     rate = errors / total if total else 0.0
     sentence = (
@@ -215,9 +243,3 @@ def evaluate_results(
     if max_error_rate is not None and rate > max_error_rate:
         return False, f"The error rate is above max_error_rate={max_error_rate:.1%}: {sentence}"
     return True, sentence
-
-
-def _received(summary: Mapping[str, Any]) -> int:
-    if "person_count" in summary or "error_count" in summary:
-        return int(summary.get("person_count") or 0) + int(summary.get("error_count") or 0)
-    return int(summary.get("items_total_count") or 0)

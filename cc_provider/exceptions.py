@@ -68,5 +68,9 @@ class ListVerificationError(ConstantContactError):
     """A list's membership is not what the DAG expected; the message lists what is missing or unexpected."""
 
 
+class ContactsMissingError(ListVerificationError):
+    """After an import completed, a target list holds fewer contacts than the import must have put there."""
+
+
 class ConstantContactOutcomeUnknownError(ConstantContactTransportError):
     """A request that must not be sent twice got no answer, and may have been accepted by the API."""

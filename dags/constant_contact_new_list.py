@@ -4,12 +4,16 @@ Populate a new Constant Contact list from the app database, then prove what land
 Seed 002's "Populate a New Contacts List": create the list, extract the users with SQL, format them to
 the import shape, import them in bulk, wait for the import activities without holding a worker slot,
 and verify the list's membership through ``GET /contacts?lists=``.
+
+Every task that calls the API runs in the ``constant_contact_api`` pool (create it with
+``airflow pools set constant_contact_api 2 "Constant Contact API"``), and every task is retried
+(README, "Request budget").
 """
 
 from __future__ import annotations
 
 import os
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from airflow.sdk import DAG, Param, task
@@ -23,6 +27,8 @@ from cc_provider.sensors.activity import ConstantContactActivitySensor
 
 # Seconds between activity polls; each poll costs one API request per pending activity.
 POLL_SECONDS = float(os.environ.get("CC_EXAMPLE_POLL_SECONDS", "15"))
+#: Tasks that call the API share this pool: its slots bound how many processes use the API key at once.
+API_POOL = "constant_contact_api"
 
 
 # [START howto_constant_contact_new_list]
@@ -31,6 +37,7 @@ with DAG(
     schedule=None,
     start_date=datetime(2026, 1, 1),
     catchup=False,
+    default_args={"retries": 2, "retry_delay": timedelta(minutes=2)},
     tags=["example", "constant_contact"],
     params={
         "list_name": Param("App users", type="string", maxLength=255),
@@ -42,6 +49,7 @@ with DAG(
         task_id="create_list",
         name="{{ params.list_name }}",
         description="Users of the app, imported by Airflow.",
+        pool=API_POOL,
     )
 
     @task(multiple_outputs=True)
@@ -77,6 +85,7 @@ with DAG(
         task_id="import_contacts",
         path=formatted["path"],
         list_ids=[create_list.output],
+        pool=API_POOL,
     )
 
     wait_for_import = ConstantContactActivitySensor(
@@ -85,9 +94,10 @@ with DAG(
         deferrable=True,
         poke_interval=POLL_SECONDS,
         timeout=3600,
+        pool=API_POOL,
     )
 
-    @task
+    @task(pool=API_POOL)
     def verify(list_id: str, extracted: dict, formatted: dict, imported: dict, activities: list) -> dict:
         """Check that the list holds every contact sent, less those the API rejected."""
         rejected_by_api = sum(a.get("error_count", 0) + a.get("cannot_add_to_list_count", 0) for a in activities)

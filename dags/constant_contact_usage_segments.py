@@ -4,12 +4,15 @@ Seed 001: app users with usage flag 0 go to one list and those with flag 1 to an
 Each segment is extracted, imported into its own list and verified to hold exactly its users, through
 dynamic task mapping over the segments: add a segment to ``segments()`` and it gets its own list,
 import and check, each message going to the right people.
+
+Every task that calls the API runs in the ``constant_contact_api`` pool, and every task is retried
+(README, "Request budget").
 """
 
 from __future__ import annotations
 
 import os
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from airflow.sdk import DAG, Param, task
@@ -19,6 +22,7 @@ from cc_provider.operators.json_import import ConstantContactImportJsonOperator
 from cc_provider.operators.membership import ConstantContactVerifyListOperator
 
 POLL_SECONDS = float(os.environ.get("CC_EXAMPLE_POLL_SECONDS", "15"))
+API_POOL = "constant_contact_api"
 SEGMENT_QUERY = (
     "SELECT email, first_name, last_name, company FROM app_users "
     "WHERE usage_flag = {placeholder} AND unsubscribed = 0 ORDER BY id"
@@ -30,6 +34,7 @@ with DAG(
     schedule=None,
     start_date=datetime(2026, 1, 1),
     catchup=False,
+    default_args={"retries": 2, "retry_delay": timedelta(minutes=2)},
     tags=["example", "constant_contact"],
     params={
         "low_usage_list": Param("App users - usage flag 0", type="string", maxLength=255),
@@ -69,6 +74,7 @@ with DAG(
         deferrable=True,
         poll_interval=POLL_SECONDS,
         max_reject_rate=0.5,
+        pool=API_POOL,
     ).expand_kwargs(extract_segment.expand(segment=segments()))
 
     @task
@@ -78,7 +84,7 @@ with DAG(
         write_valid_emails(summary["source"], expected)
         return {"list_id": summary["list_ids"][0], "expected_emails": expected}
 
-    ConstantContactVerifyListOperator.partial(task_id="verify_segment").expand_kwargs(
+    ConstantContactVerifyListOperator.partial(task_id="verify_segment", pool=API_POOL).expand_kwargs(
         expected_members.expand(summary=imported.output)
     )
 # [END howto_constant_contact_usage_segments]

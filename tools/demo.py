@@ -2,8 +2,9 @@
 `make demo`: run the example DAG end to end against a local sandbox and print what landed.
 
 Starts ``python -m cc_provider.sandbox`` on a free loopback port, creates a synthetic app database,
-points the Airflow connections at both through environment variables, runs
-``airflow dags test constant_contact_new_list`` and prints the verify task's summary.
+points the Airflow connections at both through environment variables, creates the pool the example
+DAGs put their API tasks in, runs ``airflow dags test constant_contact_new_list`` and prints the verify
+task's summary.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 AIRFLOW_HOME = ROOT / ".airflow"
 DAG_ID = "constant_contact_new_list"
+API_POOL = ("constant_contact_api", "2", "Constant Contact API: 4 requests a second per API key")
 READY = "Sandbox ready at "
 
 
@@ -90,6 +92,9 @@ def main() -> int:
     try:
         env = airflow_env(url, app_db)
         subprocess.run([sys.executable, "-m", "airflow", "db", "migrate"], env=env, check=True, capture_output=True)
+        subprocess.run(
+            [sys.executable, "-m", "airflow", "pools", "set", *API_POOL], env=env, check=True, capture_output=True
+        )
         result = subprocess.run([sys.executable, "-m", "airflow", "dags", "test", DAG_ID], env=env)
         with urllib.request.urlopen(f"{url}/__sandbox__/stats") as resp:
             stats = json.load(resp)

@@ -8,8 +8,11 @@
   refresh token's age, and a warning when ``offline_access`` is missing.
 
 ``login`` and ``device`` end by saving the refresh token to the connection's token store (where every
-worker finds it), or with ``--print``, by printing an ``AIRFLOW_CONN_...`` value and an
-``airflow connections add`` command. No command prints a token unless ``--print`` asks for it.
+worker finds it), or with ``--connection-file PATH``, by writing the whole connection (client ID and
+secret, refresh token, settings) to a file only its owner can read, for ``airflow connections import
+PATH``. No command prints a token or the secret, nor a command that carries one: Airflow's audit log
+(the ``log`` table, ``/api/v2/eventLogs``) keeps the full command line of every ``airflow`` command, and
+``airflow connections add --conn-extra`` masks nothing there.
 
 The app's client ID and secret come from the connection (``--conn-id``), or from ``--client-id`` and the
 environment variable ``CC_CLIENT_SECRET`` (never from the command line, where ``ps`` would show it).
@@ -51,6 +54,7 @@ from cc_provider.hooks.flows import Flow, retry_or_raise
 from cc_provider.hooks.oauth import AccessToken, parse_token_response, token_error
 from cc_provider.hooks.retry import RetryPolicy, is_retryable
 from cc_provider.hooks.token_store import TokenRecord, TokenStore, store_from_spec
+from cc_provider.hooks.tokens import TOKEN_TYPES
 from cc_provider.hooks.wire import HttpRequest, HttpResponse, parse_error_body
 
 DEFAULT_CONN_ID = "constant_contact_default"
@@ -116,6 +120,20 @@ def resolve_app(args: argparse.Namespace) -> App:
     return App(args.conn_id, str(client_id), client_secret or None, str(auth_base_url).rstrip("/"), extra, conn)
 
 
+def check_file_options(app: App, args: argparse.Namespace) -> None:
+    """Fail before anyone is asked to consent when the options for a connection file do not fit."""
+    if not args.connection_file:
+        options = (("--api-base-url", args.api_base_url), ("--refresh-mode", args.refresh_mode))
+        given = [flag for flag, value in options if value]
+        if given:
+            raise CliError(f"{' and '.join(given)} only go with --connection-file (they are written to it).")
+    elif not app.client_secret:
+        raise CliError(
+            f"--connection-file writes the client secret too: put it in ${SECRET_ENV} (never on the command "
+            "line), or create the connection first."
+        )
+
+
 def _send(request: HttpRequest) -> Flow[HttpResponse]:
     retries = 0
     while True:
@@ -136,6 +154,7 @@ def send(session: requests.Session, request: HttpRequest) -> HttpResponse:
 
 def cmd_login(args: argparse.Namespace, out: TextIO) -> int:
     app = resolve_app(args)
+    check_file_options(app, args)
     scopes = tuple(args.scope.split())
     pkce, state = Pkce.new(), secrets.token_urlsafe(24)
     with RedirectListener(args.redirect_uri) as listener, requests.Session() as session:
@@ -165,6 +184,7 @@ def cmd_login(args: argparse.Namespace, out: TextIO) -> int:
 
 def cmd_device(args: argparse.Namespace, out: TextIO) -> int:
     app = resolve_app(args)
+    check_file_options(app, args)
     scopes = tuple(args.scope.split())
     with requests.Session() as session:
         started = send(session, device_authorize_request(app.auth_base_url, app.client_id, scopes))
@@ -215,8 +235,8 @@ def finish(app: App, response: HttpResponse, args: argparse.Namespace, out: Text
             f"Constant Contact returned no refresh token (scopes granted: {' '.join(scopes) or 'unknown'}). "
             "Ask for the offline_access scope: without it the integration cannot run unattended."
         )
-    if args.print:
-        print_connection(app, token.refresh_token, out)
+    if args.connection_file:
+        write_connection_file(app, token.refresh_token, args, out)
     else:
         record = TokenRecord(token.refresh_token, token.value, token.expires_at, obtained_at, app.client_id)
         where = save(app.store(), record)
@@ -245,31 +265,42 @@ def save(store: TokenStore, record: TokenRecord, timeout: float = 30.0) -> str:
         held.release()
 
 
-def print_connection(app: App, refresh_token: str, out: TextIO) -> None:
+def write_connection_file(app: App, refresh_token: str, args: argparse.Namespace, out: TextIO) -> None:
+    """
+    Write the connection, refresh token included, for ``airflow connections import`` (mode 0600), and
+    print the commands to import and delete it: none of them carries a secret.
+    """
+    assert app.client_secret is not None
     extra = {k: v for k, v in app.extra.items() if v is not None}
     extra["refresh_token"] = refresh_token
     if app.auth_base_url != DEFAULT_AUTH_BASE_URL:
         extra["auth_base_url"] = app.auth_base_url
-    password = app.client_secret or "<client secret>"
-    conn = {"conn_type": "constant_contact", "login": app.client_id, "password": password, "extra": extra}
-    env = "AIRFLOW_CONN_" + app.conn_id.upper()
-    print("The lines below hold the client secret and the refresh token: keep them out of logs.\n", file=out)
-    print(f"export {env}={shlex.quote(json.dumps(conn))}\n", file=out)
-    command = [
-        "airflow",
-        "connections",
-        "add",
-        app.conn_id,
-        "--conn-type",
-        "constant_contact",
-        "--conn-login",
-        app.client_id,
-        "--conn-password",
-        password,
-        "--conn-extra",
-        json.dumps(extra),
-    ]
-    print(" ".join(shlex.quote(part) for part in command) + "\n", file=out)
+    if args.api_base_url:
+        extra["api_base_url"] = args.api_base_url.rstrip("/")
+    if args.refresh_mode:
+        extra.pop("token_type", None)
+        extra["refresh_mode"] = args.refresh_mode
+    connection = {
+        "conn_type": "constant_contact",
+        "login": app.client_id,
+        "password": app.client_secret,
+        "extra": json.dumps(extra),
+    }
+    path = os.path.abspath(args.connection_file)
+    with os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w", encoding="utf-8") as handle:
+        os.fchmod(handle.fileno(), 0o600)  # a file that existed keeps its mode otherwise
+        json.dump({app.conn_id: connection}, handle, indent=2)
+        handle.write("\n")
+    import_command = ["airflow", "connections", "import", path]
+    if app.connection is not None:
+        import_command.append("--overwrite")  # it replaces the connection: the file has its login, secret, extras
+    print(
+        f"Wrote connection '{app.conn_id}' with the client secret and the new refresh token to {path} "
+        "(readable by you only). Import it into Airflow, then delete it:\n",
+        file=out,
+    )
+    print(f"    {shlex.join(import_command)}", file=out)
+    print(f"    rm {shlex.quote(path)}\n", file=out)
 
 
 def _describe_access_token(token: AccessToken, scopes: list[str], out: TextIO) -> None:
@@ -351,7 +382,18 @@ def build_parser() -> argparse.ArgumentParser:
     grant.add_argument("--scope", default=" ".join(DEFAULT_SCOPES), help="space-separated scopes (keep offline_access)")
     grant.add_argument("--no-browser", action="store_true", help="only print the URL; do not open a browser")
     grant.add_argument(
-        "--print", action="store_true", help="print an AIRFLOW_CONN_ value and a command instead of saving to the store"
+        "--connection-file",
+        metavar="PATH",
+        help="write the connection with the new refresh token to PATH (mode 0600) for `airflow connections "
+        "import PATH`, instead of saving the token to the store",
+    )
+    grant.add_argument(
+        "--api-base-url", help="with --connection-file: the API base URL to write (default: the real API's)"
+    )
+    grant.add_argument(
+        "--refresh-mode",
+        choices=TOKEN_TYPES,
+        help="with --connection-file: the app's refresh-token type (default: the connection's, else long_lived)",
     )
     commands = parser.add_subparsers(dest="command", required=True)
     login = commands.add_parser("login", parents=[common, grant], help="authorization code with PKCE in a browser")

@@ -19,7 +19,8 @@ from cc_provider.contacts.csv_chunks import MAX_CSV_CONTACTS, MAX_FILE_BYTES, Cs
 from cc_provider.contacts.csv_files import CsvFile
 from cc_provider.contacts.custom_fields import check_custom_fields, collect_custom_fields, missing_custom_fields
 from cc_provider.contacts.errors import ContactFileError, UnknownCustomFieldsError
-from cc_provider.contacts.files import RejectsWriter, iter_json_records
+from cc_provider.contacts.files import RejectsWriter
+from cc_provider.contacts.json_files import JsonFile, iter_json_records
 from cc_provider.contacts.pipeline import ImportCounts, PreparedImport, prepare_import
 from cc_provider.contacts.records import format_record, iter_formatted
 from cc_provider.contacts.rules import Rejected
@@ -33,6 +34,7 @@ __all__ = [
     "CsvChunk",
     "CsvFile",
     "ImportCounts",
+    "JsonFile",
     "JsonImportBatch",
     "PreparedImport",
     "Rejected",

@@ -3,6 +3,14 @@ Streaming CSV contact files: the encoding and delimiter found once, then one row
 
 Row numbers are spreadsheet row numbers: the header is row 1 and the first contact row 2, and
 blank rows keep their numbers, so a row number points at the same row in any spreadsheet program.
+
+Encodings: a BOM names UTF-8, UTF-16 or UTF-32. Without one, a file that is all UTF-8 is read as
+UTF-8; otherwise it is read line by line (:data:`UTF8_PER_LINE`): UTF-8 where a line is UTF-8, and
+Windows-1252 (or Latin-1) for the lines that are not, which a warning names by row.
+
+Excel's ``sep=;`` first line (its hint for the delimiter) is honoured: that delimiter is used, unless
+one is given, and the line is skipped, so the header is row 1, as Excel shows it (line numbers in
+messages still count it).
 """
 
 from __future__ import annotations
@@ -13,15 +21,16 @@ import os
 import re
 from collections.abc import Generator, Iterator
 from pathlib import Path
-from typing import BinaryIO, TextIO
+from typing import TextIO
 
+from cc_provider.contacts.decoding import FallbackRows, Utf8Lines, decode_line, first_non_utf8_offset
 from cc_provider.contacts.errors import ContactFileError
-from cc_provider.contacts.files import SCAN_BYTES, first_non_utf8_offset
 
-#: Bytes read at a time while checking the encoding.
 #: Characters looked at to find the delimiter.
 SNIFF_CHARS = 1 << 16
 DELIMITERS = ",;\t|"
+#: The encoding of a file without a BOM that is not all UTF-8: each line UTF-8, else Windows-1252 (or Latin-1).
+UTF8_PER_LINE = "utf-8/windows-1252 by line"
 _BOMS = (
     (codecs.BOM_UTF32_LE, "utf-32"),
     (codecs.BOM_UTF32_BE, "utf-32"),
@@ -30,39 +39,24 @@ _BOMS = (
     (codecs.BOM_UTF16_BE, "utf-16"),
 )
 _QUOTED = re.compile(r'"[^"]*"')
+#: Excel's first-line hint, ``sep=;`` (any one character), with its line end.
+_SEP_LINE = re.compile(r"sep=([^\r\n])(?:\r\n|\r|\n|\Z)", re.IGNORECASE)
 
 
-def detect_encoding(path: str | os.PathLike[str]) -> tuple[str, str | None]:
+def detect_encoding(path: str | os.PathLike[str]) -> str:
     """
-    Return ``(encoding, warning)`` for a text file, reading it once in blocks.
+    Return the encoding to read a text file with, reading it once in blocks.
 
-    A BOM names UTF-8, UTF-16 or UTF-32; otherwise the whole file must be UTF-8. If it is not, it is
-    read as Windows-1252 (or Latin-1 when it has bytes Windows-1252 leaves undefined), and the
-    warning says so and where the first non-UTF-8 byte is.
+    A BOM names UTF-8, UTF-16 or UTF-32; otherwise ``"utf-8"`` if the whole file is UTF-8, else
+    :data:`UTF8_PER_LINE` (each line UTF-8 if it can be, else Windows-1252 or Latin-1).
     """
     with open(path, "rb") as raw:
         head = raw.read(4)
         for bom, encoding in _BOMS:
             if head.startswith(bom):
-                return encoding, None
+                return encoding
         raw.seek(0)
-        bad = first_non_utf8_offset(raw)
-        if bad is None:
-            return "utf-8", None
-        raw.seek(0)
-        encoding = "cp1252" if _decodes(raw, "cp1252") else "latin-1"
-    name = "Windows-1252" if encoding == "cp1252" else "Latin-1"
-    return encoding, f"{path}: not UTF-8 (first bad byte at offset {bad}); read as {name}."
-
-
-def _decodes(raw: BinaryIO, encoding: str) -> bool:
-    decoder = codecs.getincrementaldecoder(encoding)()
-    try:
-        while block := raw.read(SCAN_BYTES):
-            decoder.decode(block)
-    except UnicodeDecodeError:
-        return False
-    return True
+        return "utf-8" if first_non_utf8_offset(raw) is None else UTF8_PER_LINE
 
 
 def sniff_delimiter(sample: str) -> str:
@@ -90,7 +84,7 @@ def sniff_delimiter(sample: str) -> str:
 class _QuotedRecords:
     """A strict ``csv.reader`` fed one line at a time, reading on from the file while a quoted field goes on."""
 
-    def __init__(self, handle: TextIO, delimiter: str) -> None:
+    def __init__(self, handle: Iterator[str], delimiter: str) -> None:
         self._handle = handle
         self._first: str | None = None
         self._reader = csv.reader(self, delimiter=delimiter, strict=True)
@@ -119,10 +113,10 @@ class CsvFile:
     A CSV contact file, read as a stream (memory bounded by one row, however long the file).
 
     The encoding (``encoding=None``: detected, see :func:`detect_encoding`) and the delimiter
-    (``delimiter=None``: sniffed) are found once; the header is read at once, so a file that cannot
-    be read at all fails here. Problems raise :class:`ContactFileError` naming the file and row.
+    (``delimiter=None``: Excel's ``sep=`` line, else sniffed) are found once; the header is read at
+    once, so a file that cannot be read at all fails here. Problems raise :class:`ContactFileError`
+    naming the file and row.
 
-    :ivar warnings: what the reader had to guess (e.g. a Latin-1 fallback), for the caller to log.
     :ivar blank_rows: rows without any value skipped by the last :meth:`rows` pass.
     """
 
@@ -130,15 +124,28 @@ class CsvFile:
         self, path: str | os.PathLike[str], *, delimiter: str | None = None, encoding: str | None = None
     ) -> None:
         self.path = Path(path)
-        self.warnings: list[str] = []
-        if encoding is None:
-            encoding, warning = detect_encoding(self.path)
-            if warning:
-                self.warnings.append(warning)
-        self.encoding = encoding
+        self._notes: list[str] = []
+        self._fallback_rows = FallbackRows()
+        self.encoding = encoding if encoding is not None else detect_encoding(self.path)
         if delimiter is not None and len(delimiter) != 1:
             raise ValueError(f"delimiter must be one character; got {delimiter!r}.")
         sample = self._sample()
+        hint = _SEP_LINE.match(sample)
+        self._sep_line = hint is not None
+        if hint is not None:
+            line = hint.group().rstrip("\r\n")
+            if delimiter is None or delimiter == hint.group(1):
+                self._notes.append(
+                    f"{self.path}: the first line {line!r} (Excel's delimiter hint) sets the delimiter "
+                    f"{hint.group(1)!r}; it is skipped, so the header is the next line (row 1)."
+                )
+            else:
+                self._notes.append(
+                    f"{self.path}: the first line {line!r} (Excel's delimiter hint) is skipped; the delimiter "
+                    f"given, {delimiter!r}, is used."
+                )
+            delimiter = delimiter or hint.group(1)
+            sample = sample[hint.end() :]
         self.delimiter = delimiter or sniff_delimiter(sample)
         self.blank_rows = 0
         self.header: tuple[str, ...] = ()
@@ -151,12 +158,26 @@ class CsvFile:
         if not self.header:
             raise ContactFileError(f"{self.path}: the file is empty; expected a header row such as 'email,first_name'.")
 
-    def _open(self) -> TextIO:
+    @property
+    def warnings(self) -> list[str]:
+        """What the reader had to guess, for the caller to log: the ``sep=`` line, the rows read as Windows-1252.
+
+        The rows are those of the last pass (the header's after ``__init__``, every row's after :meth:`rows`).
+        """
+        return [*self._notes, *self._fallback_rows.messages(str(self.path))]
+
+    def _open(self) -> TextIO | Utf8Lines:
+        if self.encoding == UTF8_PER_LINE:
+            return Utf8Lines(self.path)
         return self.path.open(encoding=self.encoding, newline="")
 
     def _sample(self) -> str:
+        if self.encoding == UTF8_PER_LINE:
+            with open(self.path, "rb") as raw:
+                head = raw.read(SNIFF_CHARS)
+            return "".join(decode_line(line)[0] for line in head.splitlines(keepends=True))
         try:
-            with self._open() as handle:
+            with self.path.open(encoding=self.encoding, newline="") as handle:
                 sample = handle.read(SNIFF_CHARS)
         except UnicodeDecodeError as err:
             raise ContactFileError(f"{self.path}: not {self.encoding} text ({err.reason}).") from None
@@ -169,15 +190,22 @@ class CsvFile:
         A line without a quote is split on the delimiter (it means the same to ``csv``, and is much
         faster); a line with one is parsed by ``csv`` (strict), which reads on while a quoted field
         holds a line break. Past the header, every record must have the header's field count.
+        Rows read with a fallback encoding are noted for :attr:`warnings`.
         """
-        row_number = extra_lines = 0  # line number = row_number + extra_lines (lines of quoted line breaks)
+        row_number = extra_lines = 0  # line number = row_number + extra_lines (the sep= line, quoted line breaks)
         width = len(self.header) if after_header else -1
         delimiter, limit = self.delimiter, csv.field_size_limit()
+        fallback_rows = self._fallback_rows
+        fallback_rows.clear()
         with self._open() as handle:
+            per_line = handle if isinstance(handle, Utf8Lines) else None
             quoted = _QuotedRecords(handle, delimiter)
             try:
+                if self._sep_line:
+                    next(handle, None)
+                    extra_lines = 1
                 if after_header:
-                    row_number, extra_lines = self._skip_header(handle, quoted)
+                    row_number, extra_lines = self._skip_header(handle, quoted, extra_lines, per_line)
                 for line in handle:
                     row_number += 1
                     if '"' in line or len(line) > limit:
@@ -187,6 +215,9 @@ class CsvFile:
                     else:
                         fields = line.rstrip("\r\n").split(delimiter)
                         spans_lines = False
+                    if per_line is not None and per_line.fallback is not None:
+                        fallback_rows.note(row_number, per_line.fallback)
+                        per_line.fallback = None
                     if "\x00" in line or (spans_lines and "\x00" in "".join(fields)):
                         start = row_number + extra_lines - (lines - 1 if spans_lines else 0)
                         raise ContactFileError(self._nul_message(row_number, start, fields))
@@ -207,13 +238,18 @@ class CsvFile:
                     f"{self.path}: row {row_number}: not {self.encoding} text ({err.reason})."
                 ) from None
 
-    def _skip_header(self, handle: TextIO, quoted: _QuotedRecords) -> tuple[int, int]:
+    def _skip_header(
+        self, handle: Iterator[str], quoted: _QuotedRecords, extra_lines: int, per_line: Utf8Lines | None
+    ) -> tuple[int, int]:
         """Read up to the header (the first non-blank record); return ``(its row number, extra lines so far)``."""
-        row_number = extra_lines = 0
+        row_number = 0
         for line in handle:
             row_number += 1
             fields, lines = quoted.parse(line)
             extra_lines += lines - 1
+            if per_line is not None and per_line.fallback is not None:
+                self._fallback_rows.note(row_number, per_line.fallback)
+                per_line.fallback = None
             if any(fields):
                 break
         self.blank_rows = 0

@@ -3,7 +3,8 @@ The import pipeline: read a source, map and check every row, deduplicate, write 
 
 :func:`prepare_import` returns a :class:`PreparedImport`; iterating it yields the valid rows and
 fills :attr:`PreparedImport.counts`, so a dry run counts everything without sending anything.
-Every row read is either valid or rejected: ``rows_read == rows_valid + rows_rejected``.
+Every row read is either valid or rejected: ``rows_read == rows_valid + rows_rejected``; the valid
+rows hold ``contacts_distinct`` contacts (fewer with ``dedupe=None`` when rows repeat an address).
 """
 
 from __future__ import annotations
@@ -17,11 +18,12 @@ from pathlib import Path
 from typing import Any
 
 from cc_provider.contacts.csv_files import CsvFile
-from cc_provider.contacts.dedupe import DedupeMode, FirstWins, LastWins, make_deduplicator
+from cc_provider.contacts.dedupe import AddressSet, DedupeMode, FirstWins, LastWins, make_deduplicator
 from cc_provider.contacts.errors import ContactFileError
 from cc_provider.contacts.fields import DEFAULT_V2_CUSTOM_FIELD, check_import_key
-from cc_provider.contacts.files import RejectsWriter, iter_json_records
-from cc_provider.contacts.plan import ColumnPlan, ColumnPlanError
+from cc_provider.contacts.files import RejectsWriter
+from cc_provider.contacts.json_files import JsonFile
+from cc_provider.contacts.plan import ColumnPlan, ColumnPlanError, shadowed_message
 from cc_provider.contacts.records import RecordFormatter
 from cc_provider.contacts.rules import DUPLICATE_EMAIL, Rejected
 
@@ -38,6 +40,10 @@ class ImportCounts:
     rows_read: int = 0
     rows_valid: int = 0
     rows_rejected: int = 0
+    #: Distinct contacts among the valid rows: email addresses (case-insensitive), or the sms_number of a
+    #: row without one. The same as ``rows_valid`` with dedupe first/last (unless sms-only rows repeat a
+    #: number); with ``dedupe=None`` the rows that repeat an address count once, as the API merges them.
+    contacts_distinct: int = 0
     #: CSV rows without any value; skipped, and not part of ``rows_read``.
     rows_blank: int = 0
     #: Rejected rows that were duplicates of an imported row (part of ``rows_rejected``).
@@ -52,6 +58,7 @@ class ImportCounts:
         return {
             "rows_read": self.rows_read,
             "rows_valid": self.rows_valid,
+            "contacts_distinct": self.contacts_distinct,
             "rows_rejected": self.rows_rejected,
             "rows_blank": self.rows_blank,
             "duplicates": self.duplicates,
@@ -68,8 +75,12 @@ class PreparedImport:
     gives ``contacts_json_import`` records (for :func:`iter_json_import_batches`). The rejects file is
     written, and :attr:`counts` filled, while either is iterated.
 
+    To look at the valid rows' identities (e.g. to compare what was sent with a list's members), tap
+    the iterator the import consumes: :meth:`records` yields ``email``/``sms_number`` keys, :meth:`rows`
+    values aligned with :attr:`columns`; a second :func:`prepare_import` of the same source yields the
+    same rows again.
+
     :ivar columns: import names of :meth:`rows` values (CSV sources; mapping sources given ``columns``).
-    :ivar warnings: things worth logging: an encoding fallback, ignored columns, unused ``column_map`` keys.
     """
 
     def __init__(
@@ -85,6 +96,7 @@ class PreparedImport:
         delimiter: str | None = None,
         encoding: str | None = None,
         columns: Sequence[str] | None = None,
+        json_array_key: str | None = None,
     ) -> None:
         self.column_map = dict(column_map) if column_map else None
         for target in (self.column_map or {}).values():
@@ -95,20 +107,21 @@ class PreparedImport:
                     raise ValueError(f"column_map: {err}") from None
         self.rejects_path = Path(rejects_path) if rejects_path is not None else None
         self.counts = ImportCounts()
-        self.warnings: list[str] = []
+        self._notes: list[str] = []  # warnings of the mapping (the reader's own come from CsvFile / JsonFile)
         self._on_reject = on_reject
         self._deduplicator = make_deduplicator(dedupe)
         self._today = today or date.today()
         self._v2_custom_field = v2_custom_field
         self._used = False
         self._csv: CsvFile | None = None
+        self._json: JsonFile | None = None
         self._plan: ColumnPlan | None = None
         self._records: Callable[[], Iterator[tuple[int, Mapping[str, Any]]]] | None = None
         self._formatter: RecordFormatter | None = None
         self.columns: tuple[str, ...] | None = None
         self.encoding: str | None = None
         self.delimiter: str | None = None
-        self._open(source, delimiter, encoding)
+        self._open(source, delimiter, encoding, json_array_key)
         if self._csv is not None:
             self._start_csv(self._csv)
         else:
@@ -122,7 +135,7 @@ class PreparedImport:
         if dedupe == "last" and self._csv is None and self._one_shot:
             raise ValueError("dedupe='last' reads the source twice; pass a list of records or a file, not an iterator.")
 
-    def _open(self, source: Source, delimiter: str | None, encoding: str | None) -> None:
+    def _open(self, source: Source, delimiter: str | None, encoding: str | None, json_array_key: str | None) -> None:
         self._one_shot = False
         if isinstance(source, CsvFile):
             self._csv = source
@@ -132,16 +145,21 @@ class PreparedImport:
                 self._csv = CsvFile(path, delimiter=delimiter, encoding=encoding)
             else:
                 self.source_name = str(path)
-                self._records = lambda: enumerate(iter_json_records(path), start=1)
+                json_file = self._json = JsonFile(path, json_array_key=json_array_key, column_map=self.column_map)
+                self._records = lambda: enumerate(json_file.records(), start=1)
                 return
         elif isinstance(source, Mapping):
             raise TypeError("source is one mapping; pass an iterable of records (e.g. a list of dicts).")
         else:
             self.source_name = "records"
+            if json_array_key is not None:
+                raise ValueError("json_array_key is for JSON files; records are already one record each.")
             self._one_shot = iter(source) is source
             self._records = lambda: enumerate(source, start=1)
             return
         self.source_name = str(self._csv.path)
+        if json_array_key is not None:
+            raise ValueError(f"json_array_key is for JSON files; {self.source_name} is read as CSV.")
 
     def _start_csv(self, csv_file: CsvFile) -> None:
         try:
@@ -158,12 +176,24 @@ class PreparedImport:
         self._plan = plan
         self.columns = plan.columns
         self.encoding, self.delimiter = csv_file.encoding, csv_file.delimiter
-        self.warnings.extend(csv_file.warnings)
-        if plan.ignored_columns:
-            self.warnings.append(f"{csv_file.path}: columns not imported: {', '.join(plan.ignored_columns)}.")
+        unmapped = [name for name in plan.ignored_columns if name not in (self.column_map or ())]  # not asked to drop
+        if unmapped:
+            self._notes.append(f"{csv_file.path}: columns not imported: {', '.join(unmapped)}.")
+        for column, winner, key in plan.shadowed_columns:
+            self._notes.append(shadowed_message(str(csv_file.path), column, winner, key, self.column_map))
         unused = sorted(set(self.column_map or ()) - set(csv_file.header))
         if unused:
-            self.warnings.append(f"{csv_file.path}: column_map names columns the file lacks: {', '.join(unused)}.")
+            self._notes.append(f"{csv_file.path}: column_map names columns the file lacks: {', '.join(unused)}.")
+
+    @property
+    def warnings(self) -> list[str]:
+        """
+        Things worth logging: the rows read as Windows-1252, Excel's ``sep=`` line, the array a JSON
+        object's contacts were read from, keys or columns not imported (or shadowed by another for the
+        same field), unused ``column_map`` keys. Those about records are complete once iterated.
+        """
+        reader = self._csv.warnings if self._csv is not None else self._json.warnings if self._json else []
+        return [*reader, *self._notes]
 
     @property
     def custom_fields(self) -> frozenset[str]:
@@ -222,10 +252,15 @@ class PreparedImport:
         assert self._csv is not None and self._plan is not None
         csv_file, plan, counts = self._csv, self._plan, self.counts
         clean, passes, problems, reject = plan.clean, plan.passes, plan.problems, self._reject
-        email_index = plan.email_index
+        email_index, sms_index = plan.email_index, plan.sms_index
         dedupe = self._deduplicator if email_index is not None else None
+        # rows the deduplicator does not see (all without it; those without an email with it) count by identity
+        check_identity = dedupe is None or sms_index is not None
+        add_identity = None
+        if check_identity:
+            add_identity = (dedupe.seen if isinstance(dedupe, FirstWins) else AddressSet()).add
         rejects = self._start()
-        read = valid = blank = 0
+        read = valid = blank = repeated = 0
         try:
             if isinstance(dedupe, LastWins):
                 for row_number, fields, spans_lines in csv_file.rows():
@@ -253,11 +288,16 @@ class PreparedImport:
                     if not new_address and (reason := duplicate_reason(row_number, email)) is not None:
                         self._reject_duplicate(row_number, plan, email, reason, rejects)
                         continue
+                elif add_identity is not None:  # inline _identity(): this runs once per row without dedupe
+                    email = values[email_index] if email_index is not None else ""
+                    if not add_identity(email.lower() if email else "sms:" + values[sms_index].replace("-", "")):  # type: ignore[index]
+                        repeated += 1
                 valid += 1
                 yield row_number, values
         finally:
             counts.rows_read += read
             counts.rows_valid += valid
+            counts.contacts_distinct += valid - repeated
             counts.rows_blank = csv_file.blank_rows + blank
             if rejects is not None:
                 rejects.close()
@@ -265,7 +305,9 @@ class PreparedImport:
     def _record_rows(self) -> Iterator[tuple[int, ColumnPlan, list[str]]]:
         """The loop over records (mappings): check, deduplicate, count and reject."""
         assert self._formatter is not None and self._records is not None
-        check, counts, dedupe = self._formatter.check, self.counts, self._deduplicator
+        formatter = self._formatter
+        check, counts, dedupe = formatter.check, self.counts, self._deduplicator
+        identities = dedupe.seen if isinstance(dedupe, FirstWins) else None  # made on first use otherwise
         rejects = self._start()
         try:
             if isinstance(dedupe, LastWins):
@@ -281,14 +323,22 @@ class PreparedImport:
                     self._reject(found, rejects)
                     continue
                 email = values[plan.email_index] if plan.email_index is not None else ""
-                if dedupe is not None and email and (reason := dedupe.duplicate_reason(row_number, email)):
-                    self._reject_duplicate(row_number, plan, email, reason, rejects)
-                    continue
+                if dedupe is not None and email:
+                    if reason := dedupe.duplicate_reason(row_number, email):
+                        self._reject_duplicate(row_number, plan, email, reason, rejects)
+                        continue
+                    counts.contacts_distinct += 1  # the deduplicator keeps one row an address
+                else:
+                    if identities is None:
+                        identities = AddressSet()
+                    if identities.add(_identity(values, plan.email_index, plan.sms_index)):
+                        counts.contacts_distinct += 1
                 counts.rows_valid += 1
                 yield row_number, plan, values
         finally:
             if rejects is not None:
                 rejects.close()
+            self._notes.extend(formatter.notes())
 
     def _mapping(self, row_number: int, row: Any) -> Mapping[str, Any]:
         if not isinstance(row, Mapping):
@@ -322,6 +372,14 @@ class PreparedImport:
         }
 
 
+def _identity(values: Sequence[str], email_index: int | None, sms_index: int | None) -> str:
+    """The key of a valid row's contact: its email, lower-cased, else ``sms:`` and its number's digits."""
+    email = values[email_index] if email_index is not None else ""
+    if email:
+        return email.lower()
+    return "sms:" + values[sms_index].replace("-", "")  # type: ignore[index]  # a valid row has one or the other
+
+
 def _is_csv(path: Path) -> bool:
     suffix = path.suffix.lower()
     if suffix in CSV_SUFFIXES:
@@ -345,24 +403,30 @@ def prepare_import(
     delimiter: str | None = None,
     encoding: str | None = None,
     columns: Sequence[str] | None = None,
+    json_array_key: str | None = None,
 ) -> PreparedImport:
     """
     Prepare a source for import; iterate the result (once) for the valid rows.
 
-    A CSV file's header is read and checked here, so an unusable file fails before anything else.
+    A CSV file's header is read and checked here, and a JSON file's layout decided (a top-level object
+    walked through to find its array), so an unusable file fails before anything else.
 
     :param source: a CSV, JSON or JSON Lines file (by suffix: ``.csv .tsv .txt`` / ``.json .jsonl
         .ndjson``; otherwise by the first character), a :class:`CsvFile`, or an iterable of mappings.
     :param column_map: source column -> V3 import name or ``cf:<name>`` (``None`` drops the column).
-    :param dedupe: ``"first"`` or ``"last"`` row of each email address wins (case-insensitive), or ``None``.
+    :param dedupe: ``"first"`` or ``"last"`` row of each email address wins (case-insensitive), or ``None``
+        (every valid row is sent; ``counts.contacts_distinct`` says how many contacts they are).
         ``"last"`` reads the source twice, so records must be a list, not an iterator.
     :param rejects_path: CSV file for rejected rows (``row_number, column, value, reason``; one line per problem).
     :param on_reject: called with each :class:`Rejected` (e.g. to log the first few).
     :param v2_custom_field: V3 name for V2 "Custom Field N" columns (default ``cf:custom_field_{n}``; ``None`` drops).
     :param today: the date the anniversary's "10 years ahead" rule counts from (default: today).
-    :param delimiter: CSV delimiter (default: sniffed among ``, ; TAB |``).
-    :param encoding: CSV encoding (default: BOM, else UTF-8, else Windows-1252/Latin-1 with a warning).
+    :param delimiter: CSV delimiter (default: Excel's ``sep=`` first line, else sniffed among ``, ; TAB |``).
+    :param encoding: CSV encoding (default: the BOM's, else UTF-8, with lines that are not UTF-8 read as
+        Windows-1252 or Latin-1 and named in a warning).
     :param columns: for records: the fixed import columns :meth:`PreparedImport.rows` aligns values with.
+    :param json_array_key: for a JSON file holding one object: the key whose array holds the contacts
+        (default: the object's only array of objects, with a warning; see :mod:`.json_files`).
     """
     return PreparedImport(
         source,
@@ -375,4 +439,5 @@ def prepare_import(
         delimiter=delimiter,
         encoding=encoding,
         columns=columns,
+        json_array_key=json_array_key,
     )

@@ -3,6 +3,17 @@ Column plans: how one header maps to import columns and which checks its rows ne
 
 A plan is built once per header (a CSV file, or one set of record keys), so the per-row work is
 picking, stripping and running only the rules the present columns need.
+
+When several columns map to one import field (Outlook exports both "Title", a salutation, and
+"Job Title"), the strongest claim fills it and the others are not imported (see
+:attr:`ColumnPlan.shadowed_columns`; the caller warns, naming them):
+
+1. a ``column_map`` entry wins over any heading;
+2. a heading that is the field's own name (``job_title``, "Job Title", ``cf:size``) wins over an
+   alias or a V2 heading ("Title", "Position", "Custom Field 1");
+3. two claims of the same strength are ambiguous: an error names both columns;
+4. ``email`` and ``sms_number`` decide who a contact is, so two columns for one are always an error;
+5. the street2 fields join their columns (V2's "Address Line 2" and "Address Line 3") instead.
 """
 
 from __future__ import annotations
@@ -23,6 +34,7 @@ from cc_provider.contacts.fields import (
     import_name,
     is_custom_field,
     max_length,
+    normalize_name,
 )
 from cc_provider.contacts.rules import (
     BIRTHDAY_FORMS,
@@ -50,6 +62,36 @@ _LINE_BREAKS = re.compile(r"\s*[\r\n]+\s*")
 
 class ColumnPlanError(ValueError):
     """A header cannot be imported as it is (e.g. two columns for one import field)."""
+
+
+#: Import keys that identify a contact: two columns for one are always an error.
+IDENTITY_KEYS = frozenset({"email", "sms_number"})
+#: How strongly a column claims its import field (see the module docstring).
+ALIAS, OWN_NAME, MAPPED = 0, 1, 2
+
+
+def _claim_strength(name: str, key: str, explicit: bool) -> int:
+    """Return :data:`MAPPED` for a ``column_map`` entry, :data:`OWN_NAME` for the field's name, else :data:`ALIAS`."""
+    if explicit:
+        return MAPPED
+    if is_custom_field(key):
+        return OWN_NAME if name[: len(CUSTOM_FIELD_PREFIX)].lower() == CUSTOM_FIELD_PREFIX else ALIAS
+    return OWN_NAME if normalize_name(name) == key else ALIAS
+
+
+def shadowed_message(
+    source: str, column: str, winner: str, key: str, column_map: Mapping[str, str | None] | None
+) -> str:
+    """Return the warning for a column not imported because ``winner`` fills its field ``key``."""
+    why = (
+        "column_map wins over a heading"
+        if column_map and winner in column_map
+        else "a heading naming the field itself wins over an alias"
+    )
+    return (
+        f"{source}: {column!r} is not imported: {winner!r} fills {key} ({why}); to import {column!r} as well, "
+        "map it to another field with column_map."
+    )
 
 
 def _picker(indexes: Sequence[int], width: int) -> Callable[[Sequence[Any]], Sequence[Any]]:
@@ -82,27 +124,34 @@ class ColumnPlan:
         today: date | None = None,
     ) -> None:
         self.header = tuple(str(name) for name in header)
-        columns: list[str] = []
-        sources: list[int] = []
-        joins: list[tuple[int, int]] = []
+        claims: list[tuple[int, str, int]] = []  # (source index, import key, strength) of each mapped column
         ignored: list[str] = []
         for index, name in enumerate(self.header):
             key = import_name(name, column_map, v2_custom_field=v2_custom_field)
             if key is None:
                 ignored.append(name)
                 continue
-            if column_map and name in column_map:
+            explicit = column_map is not None and name in column_map
+            if explicit:
                 check_import_key(key)
-            if key in columns:
-                if key in JOINED_FIELDS:
-                    joins.append((columns.index(key), index))
-                    continue
-                first = self.header[sources[columns.index(key)]]
-                raise ColumnPlanError(
-                    f"columns {first!r} and {name!r} both map to {key!r}; drop one or map it elsewhere with column_map"
-                )
+            claims.append((index, key, _claim_strength(name, key, explicit)))
+        shadowed = self._settle(claims)
+        columns: list[str] = []
+        sources: list[int] = []
+        joins: list[tuple[int, int]] = []
+        dropped = {index for index, _, _ in shadowed}
+        for index, key, _ in claims:
+            if index in dropped:
+                continue
+            if key in columns:  # a joined field (the others were settled above)
+                joins.append((columns.index(key), index))
+                continue
             columns.append(key)
             sources.append(index)
+        #: ``(column, winning column, import key)`` for each column not imported because another fills its field.
+        self.shadowed_columns: tuple[tuple[str, str, str], ...] = tuple(
+            (self.header[index], self.header[winner], key) for index, winner, key in shadowed
+        )
         #: Import names of the output columns, in source order.
         self.columns: tuple[str, ...] = tuple(columns)
         #: Source column index of each output column.
@@ -145,6 +194,32 @@ class ColumnPlan:
         self._limits = tuple((i, limit) for i, key in enumerate(columns) if (limit := max_length(key)) is not None)
         self._custom_indexes = tuple(i for i, key in enumerate(columns) if is_custom_field(key))
         self._int_keys = tuple(key for key in columns if key in INT_FIELDS)
+
+    def _settle(self, claims: list[tuple[int, str, int]]) -> list[tuple[int, int, str]]:
+        """Apply the module's rule to columns claiming one field; return the losers as ``(index, winner's, key)``."""
+        by_key: dict[str, list[tuple[int, int]]] = {}
+        for index, key, strength in claims:
+            by_key.setdefault(key, []).append((index, strength))
+        shadowed: list[tuple[int, int, str]] = []
+        for key, group in by_key.items():
+            if len(group) == 1 or key in JOINED_FIELDS:
+                continue
+            best = max(strength for _, strength in group)
+            top = [index for index, strength in group if strength == best]
+            if len(top) > 1 or key in IDENTITY_KEYS:
+                first, second = (self.header[i] for i in (top if len(top) > 1 else [i for i, _ in group])[:2])
+                why = (
+                    f"{key} decides who a contact is, so neither is dropped"
+                    if key in IDENTITY_KEYS
+                    else "column_map beats a heading, and a heading naming the field itself beats an alias such as "
+                    "'Title'; these two tie"
+                )
+                raise ColumnPlanError(
+                    f"columns {first!r} and {second!r} both map to {key!r}; drop one or map it elsewhere with "
+                    f"column_map ({why})"
+                )
+            shadowed += [(index, top[0], key) for index, _ in group if index != top[0]]
+        return sorted(shadowed)
 
     @property
     def has_identity_column(self) -> bool:

@@ -10,13 +10,16 @@ from typing import Any
 
 from cc_provider.contacts.errors import ContactFileError
 from cc_provider.contacts.fields import DEFAULT_V2_CUSTOM_FIELD
-from cc_provider.contacts.plan import INT_FIELDS, ColumnPlan, ColumnPlanError
+from cc_provider.contacts.plan import INT_FIELDS, ColumnPlan, ColumnPlanError, shadowed_message
 from cc_provider.contacts.rules import NOT_TEXT, Rejected
 
 __all__ = ["INT_FIELDS", "RecordFormatter", "Rejected", "as_text", "format_record", "iter_formatted"]
 
 #: Distinct key sets whose plans are kept; records with more varied keys rebuild plans as they go.
 MAX_CACHED_PLANS = 256
+#: Keys remembered for the warnings about keys not imported (the first few are named, the rest counted).
+MAX_NOTED_KEYS = 1000
+NAMED_KEYS = 20
 
 
 class NotText(ValueError):
@@ -71,6 +74,10 @@ class RecordFormatter:
         self.source_name = source_name
         self._plans: dict[tuple[Any, ...], ColumnPlan] = {}
         self._custom_fields: frozenset[str] = frozenset()
+        # for notes(): keys not imported, keys another key for the same field won over, column_map keys seen
+        self._ignored: dict[str, None] = {}
+        self._shadowed: dict[tuple[str, str, str], None] = {}
+        self._mapped_seen: set[str] = set()
 
     def plan_for(self, row_number: int, row: Mapping[str, Any]) -> ColumnPlan:
         """Return the plan for the keys of ``row``; raise :class:`ContactFileError` if they are ambiguous."""
@@ -86,7 +93,38 @@ class RecordFormatter:
             if len(self._plans) < MAX_CACHED_PLANS:
                 self._plans[keys] = plan
             self._custom_fields |= plan.custom_fields
+            self._note(plan)
         return plan
+
+    def _note(self, plan: ColumnPlan) -> None:
+        for key in plan.ignored_columns:
+            if len(self._ignored) < MAX_NOTED_KEYS and key not in (self.column_map or ()):  # not asked to drop
+                self._ignored.setdefault(key)
+        for shadowed in plan.shadowed_columns:
+            if len(self._shadowed) < NAMED_KEYS:
+                self._shadowed.setdefault(shadowed)
+        if self.column_map:
+            self._mapped_seen.update(key for key in plan.header if key in self.column_map)
+
+    def notes(self) -> list[str]:
+        """
+        Return the warnings about the keys seen so far, one line each, like a CSV header's: keys not
+        imported, keys not imported because another fills their field, ``column_map`` keys never seen.
+        """
+        found = []
+        if self._ignored:
+            names = list(self._ignored)
+            listed = ", ".join(names[:NAMED_KEYS])
+            if len(names) > NAMED_KEYS:
+                more = len(names) - NAMED_KEYS
+                listed += f" and {'at least ' if len(names) >= MAX_NOTED_KEYS else ''}{more:,} more"
+            found.append(f"{self.source_name}: keys not imported: {listed}.")
+        for column, winner, key in self._shadowed:
+            found.append(shadowed_message(self.source_name, column, winner, key, self.column_map))
+        unused = sorted(set(self.column_map or ()) - self._mapped_seen)
+        if unused:
+            found.append(f"{self.source_name}: column_map names keys no record has: {', '.join(unused)}.")
+        return found
 
     def custom_fields_seen(self) -> frozenset[str]:
         """Return the custom field names (without ``cf:``) of the keys seen so far."""

@@ -7,11 +7,14 @@ from typing import Any
 
 from airflow.sdk import Connection
 
-from cc_provider.hooks.budget import API_REQUESTS_PER_SECOND, api_limiter, shared_slot, token_limiter
+from cc_provider.exceptions import ConstantContactAuthError
+from cc_provider.hooks.budget import API_REQUESTS_PER_SECOND, TokenSlot, api_limiter, shared_slot, token_limiter
 from cc_provider.hooks.exchange import DEFAULT_API_BASE_URL, DEFAULT_AUTH_BASE_URL, ApiSettings, Exchange
+from cc_provider.hooks.file_store import FileTokenStore
 from cc_provider.hooks.retry import RetryPolicy
-from cc_provider.hooks.token_store import store_from_spec
+from cc_provider.hooks.token_store import TokenStore, store_from_spec
 from cc_provider.hooks.tokens import TOKEN_TYPES
+from cc_provider.hooks.variable_store import VariableTokenStore
 
 #: UI-facing extra names, and the names they were first released under. Airflow masks the value of any
 #: extra whose name contains "token", so the form could not show or keep "long_lived" or "variable".
@@ -84,18 +87,24 @@ def slot_key(settings: ApiSettings) -> str:
     return hashlib.sha256("\0".join(parts).encode("utf-8")).hexdigest()
 
 
-def exchange_for(conn: Connection, retry_policy: RetryPolicy, log: Any = None) -> Exchange:
-    """
-    Build the exchange of a connection: its token store, this process's token slot and rate limiters.
-
-    Registers the client secret and the refresh token with Airflow's secrets masker.
-    """
+def _masked_settings(conn: Connection) -> ApiSettings:
+    """The connection's settings, with the client secret and the refresh token registered with the masker."""
     from airflow.sdk.log import mask_secret
 
     settings = settings_from_connection(conn)
     mask_secret(settings.client_secret)
     if settings.refresh_token:
         mask_secret(settings.refresh_token)
+    return settings
+
+
+def exchange_for(conn: Connection, retry_policy: RetryPolicy, log: Any = None) -> Exchange:
+    """
+    Build the exchange of a connection: its token store, this process's token slot and rate limiters.
+
+    Registers the client secret and the refresh token with Airflow's secrets masker.
+    """
+    settings = _masked_settings(conn)
     return Exchange(
         settings,
         retry_policy,
@@ -104,4 +113,64 @@ def exchange_for(conn: Connection, retry_policy: RetryPolicy, log: Any = None) -
         slot=shared_slot(slot_key(settings)),
         api_limiter=api_limiter(settings.client_id, settings.requests_per_second),
         token_limiter=token_limiter(settings.client_id),
+    )
+
+
+def exchange_for_test(conn: Connection, retry_policy: RetryPolicy, log: Any = None) -> Exchange:
+    """
+    Build the exchange for Test Connection, on the token store of the connection under test.
+
+    Airflow's UI and REST API test a copy of the connection under a random id, so the default store,
+    keyed by the connection id, would be a stranger's: a rotating refresh token used there is spent and
+    its successor saved where no worker looks. A ``variable`` store is found by the connection id, else
+    as the one store holding tokens of the same client id (``file:`` and class stores are whatever the
+    connection names; an empty class store, possibly keyed by the temporary id, counts as none). Without
+    one, ``long_lived`` tokens use the connection's own refresh token and write nothing; ``rotating``
+    ones raise :class:`ConstantContactAuthError`, because testing would spend the refresh token. Nothing
+    is written but the tokens of the store found.
+    """
+    settings = _masked_settings(conn)
+    named = store_from_spec(settings.token_store, settings.conn_id)
+    store: TokenStore | None = named
+    problem = ""
+    if isinstance(named, VariableTokenStore):
+        store, problem = _live_variable_store(settings)
+    elif not isinstance(named, FileTokenStore) and settings.token_type == "rotating" and named.load() is None:
+        # a class store built with the temporary id may be a stranger's, like the Variable of that id
+        problem, store = f"The token store {named.description} holds no tokens for this connection.", None
+    if store is None and settings.token_type == "rotating":
+        raise ConstantContactAuthError(
+            f"{problem} Testing would spend the rotating refresh token of the connection without saving "
+            "its successor where the workers look, so it was not used. Run a task, or "
+            "`python -m cc_provider.auth status --conn-id <connection id> --refresh`, which saves the "
+            "tokens to the connection's own store, then test again."
+        )
+    return Exchange(
+        settings,
+        retry_policy,
+        log=log,
+        store=store,
+        slot=TokenSlot(),  # its own: a temporary id must leave nothing behind in this process either
+        api_limiter=api_limiter(settings.client_id, settings.requests_per_second),
+        token_limiter=token_limiter(settings.client_id),
+    )
+
+
+def _live_variable_store(settings: ApiSettings) -> tuple[VariableTokenStore | None, str]:
+    """The Variable store of the connection under test, or ``None`` and why it was not found."""
+    own = VariableTokenStore(settings.conn_id, use_here=True)
+    try:
+        if own.load() is not None:
+            return own, ""
+        found = VariableTokenStore.of_client(settings.client_id)
+    except Exception as err:  # no metadata database here, an unreadable record, ...
+        return None, f"Could not read the Airflow Variables holding Constant Contact tokens ({err})."
+    if len(found) == 1:
+        return found[0], ""
+    if not found:
+        return None, f"No Airflow Variable holds Constant Contact tokens of client ID {settings.client_id} yet."
+    keys = ", ".join(store.key for store in found)
+    return None, (
+        f"{len(found)} Airflow Variables hold tokens of client ID {settings.client_id} ({keys}), and which of "
+        "them belongs to the connection under test cannot be told."
     )

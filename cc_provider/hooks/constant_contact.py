@@ -13,7 +13,7 @@ from airflow.sdk import BaseHook, Connection
 
 from cc_provider.exceptions import ConstantContactApiError, ConstantContactError
 from cc_provider.hooks.activities import activities_flow, activity_flow, next_href
-from cc_provider.hooks.connection import exchange_for, settings_from_connection
+from cc_provider.hooks.connection import exchange_for, exchange_for_test, settings_from_connection
 from cc_provider.hooks.exchange import ApiSettings, Exchange, Flow, run_async, run_sync
 from cc_provider.hooks.retry import RetryPolicy
 from cc_provider.hooks.wire import HttpResponse
@@ -320,9 +320,24 @@ class ConstantContactHook(BaseHook):
     # -- connection test ----------------------------------------------------------------------------
 
     def test_connection(self) -> tuple[bool, str]:
-        """Obtain a token and read one page of contact lists."""
+        """
+        Use the refresh token once and read one page of contact lists: a true answer for Test Connection.
+
+        Airflow's UI and REST API run this on a copy of the connection under a random id; the tokens of the
+        connection it copies are found by :func:`~cc_provider.hooks.connection.exchange_for_test`, so a
+        rotating refresh token is rotated where every worker finds it, never spent under the random id.
+        """
         try:
-            page = self.call_json("GET", "/contact_lists", params={"limit": 1, "include_count": "true"})
+            exchange = exchange_for_test(
+                self.get_connection(self.constant_contact_conn_id), self.retry_policy, log=self.log
+            )
+            timeout = self._timeout(exchange)
+            run_sync(exchange.refresh_now(), self.get_conn(), timeout)
+            request = exchange.request("GET", "/contact_lists", params={"limit": 1, "include_count": "true"})
+            page = run_sync(exchange.call(request), self.get_conn(), timeout).json()
         except (ConstantContactError, ValueError) as err:
             return False, str(err)
-        return True, f"Connected to Constant Contact; the account has {page.get('lists_count', 'some')} list(s)."
+        return True, (
+            "Connected to Constant Contact: the client credentials and the refresh token work; the account has "
+            f"{page.get('lists_count', 'some')} list(s)."
+        )

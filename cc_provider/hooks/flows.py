@@ -37,8 +37,8 @@ def retry_or_raise(
     if isinstance(outcome, TransportFailure) and outcome.maybe_delivered and not request.replay_safe:
         raise ConstantContactOutcomeUnknownError(
             f"{request.method} {request.path} got no answer ({outcome.reason}), and Constant Contact may have "
-            "accepted it; it is not sent again, so nothing is imported twice. A retry of the task looks for "
-            "the activity first."
+            "accepted it; it is not replayed here. The import operator posts it again (an import upserts by "
+            "email, so a duplicate changes nothing) and follows only an activity whose id came back in an answer."
         )
     if retries >= policy.max_retries:
         if isinstance(outcome, TransportFailure):

@@ -2,7 +2,8 @@
 Token stores: where the current refresh token, access token and expiry of a connection live.
 
 Every worker and the triggerer read the same store, so a rotated refresh token is seen everywhere and
-an access token is shared instead of being fetched per task. A store offers three operations:
+an access token is shared instead of being fetched per task (with ``long_lived`` tokens too). A store
+offers three operations:
 
 - :meth:`TokenStore.load`: the current :class:`TokenRecord`, or ``None``;
 - :meth:`TokenStore.try_lock`: one attempt to take the refresh lock (a :class:`StoreLock` or ``None``);
@@ -104,11 +105,17 @@ class TokenStore(ABC):
     def load(self) -> TokenRecord | None:
         """Return the stored record, or ``None`` when the store is empty."""
 
+    def available(self) -> bool:
+        """Tell whether ``long_lived`` tokens should use this store in this process at all (no I/O)."""
+        return True
+
     def peek(self) -> TokenRecord | None:
         """
         Read the record for ``long_lived`` tokens, which must never depend on the store: ``None`` when the
         store cannot be read here. Never raises.
         """
+        if not self.available():
+            return None
         try:
             return self.load()
         except Exception as err:

@@ -6,9 +6,13 @@ The order of business when a flow needs a token:
 1. The process's :class:`~cc_provider.hooks.budget.TokenSlot`: one access token for every hook of the
    process (the triggerer runs many triggers); a non-blocking mutex lets one flow at a time go further.
 2. The token store: a fresh access token saved by another worker is used as is.
-3. ``long_lived`` tokens: refresh with the best refresh token known (slot, store, connection). Nothing
-   is written, unless the server turns out to rotate tokens after all: then the new one is saved (a
-   warning says to set ``refresh_mode`` to ``rotating``), because dropping it would lock the app out.
+3. ``long_lived`` tokens: take the store's refresh lock if it can be had (waiting a little for another
+   process's refresh, then using its token), re-read the store, refresh with the best refresh token known
+   (slot, store, connection) and save the new access token for every other worker, release. The store is
+   a convenience here, never a dependency: when it cannot be read, locked or written, the process
+   refreshes on its own and carries on. If the server turns out to rotate tokens after all, the new
+   refresh token is saved (a warning says to set ``refresh_mode`` to ``rotating``), because dropping it
+   would lock the app out.
 4. ``rotating`` tokens: take the store's refresh lock, re-read the store (someone may have refreshed
    meanwhile), refresh, **save the new refresh token before the access token is used**, release. On
    ``invalid_grant``, re-read the store (waiting a little for a racing writer on a best-effort store)
@@ -22,7 +26,7 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from cc_provider.exceptions import ConstantContactAuthError
 from cc_provider.hooks.budget import RateLimiter, TokenSlot, pace
@@ -42,6 +46,8 @@ SLOT_POLL_SECONDS = 0.05
 
 #: ``rejected`` value that refuses every access token: refresh now.
 FORCE = "\0refresh now"
+
+R = TypeVar("R")
 
 
 def reauthorize_hint(conn_id: str) -> str:
@@ -64,7 +70,9 @@ class TokenKeeper:
     :param slot: the in-process token slot (shared by the hooks of a process; a private one by default).
     :param limiter: pacing of token-endpoint requests (``None``: unpaced).
     :param refresh_lead_seconds: refresh this long before expiry (capped at half the token's lifetime).
-    :param lock_timeout: seconds to wait for another process's refresh before giving up.
+    :param lock_timeout: seconds to wait for another process's refresh before giving up (rotating tokens).
+    :param share_wait_seconds: ``long_lived`` tokens: seconds to wait for another process's refresh
+        before refreshing without the lock (and without sharing the result).
     """
 
     def __init__(
@@ -77,6 +85,7 @@ class TokenKeeper:
         limiter: RateLimiter | None = None,
         refresh_lead_seconds: float = 300.0,
         lock_timeout: float = 120.0,
+        share_wait_seconds: float = 15.0,
         log: logging.Logger | None = None,
     ) -> None:
         if settings.token_type not in TOKEN_TYPES:
@@ -90,6 +99,7 @@ class TokenKeeper:
         self.limiter = limiter
         self.refresh_lead_seconds = refresh_lead_seconds
         self.lock_timeout = lock_timeout
+        self.share_wait_seconds = share_wait_seconds
         self.log = log or logging.getLogger(__name__)
         self.refresh_count = 0
 
@@ -168,25 +178,26 @@ class TokenKeeper:
             assert record is not None
             return self._adopt(record)
         if not self.rotating:
-            return (yield from self._refresh_long_lived(record, base))
-        held = yield from self._lock(rejected)
+            return (yield from self._long_lived(record, base, rejected))
+        assert self.store is not None
+        held = yield from self._lock(rejected, self.lock_timeout)
         if isinstance(held, AccessToken):
             return held
-        try:
-            token = yield from self._rotate(rejected)
-        except GeneratorExit:  # the flow was abandoned: release without yielding
-            held.release()
-            raise
-        except BaseException:
-            yield Blocking(held.release)
-            raise
-        yield Blocking(held.release)
-        return token
+        if held is None:
+            raise ConstantContactAuthError(
+                f"Waited {self.lock_timeout:.0f} s for another process to refresh the Constant Contact "
+                f"token ({self.store.description}) without getting a new token. Retry the task; if this "
+                "repeats, look for a stuck process holding the lock."
+            )
+        return (yield from _holding(held, self._rotate(rejected)))
 
-    def _lock(self, rejected: str | None) -> Flow[StoreLock | AccessToken]:
-        """Take the store's refresh lock, or return the token another process saved while we waited."""
+    def _lock(self, rejected: str | None, timeout: float) -> Flow[StoreLock | AccessToken | None]:
+        """
+        Take the store's refresh lock, or return the token another process saved while we waited;
+        ``None`` when neither happened within ``timeout`` seconds.
+        """
         assert self.store is not None
-        deadline = time.time() + self.lock_timeout
+        deadline = time.time() + timeout
         waited = False
         while True:
             held: StoreLock | None = yield Blocking(self.store.try_lock)
@@ -200,11 +211,7 @@ class TokenKeeper:
                 assert record is not None
                 return self._adopt(record)
             if time.time() >= deadline:
-                raise ConstantContactAuthError(
-                    f"Waited {self.lock_timeout:.0f} s for another process to refresh the Constant Contact "
-                    f"token ({self.store.description}) without getting a new token. Retry the task; if this "
-                    "repeats, look for a stuck process holding the lock."
-                )
+                return None
             yield Sleep(self.store.poll_seconds)
 
     def _rotate(self, rejected: str | None) -> Flow[AccessToken]:
@@ -276,8 +283,47 @@ class TokenKeeper:
             return own, base
         return None
 
-    def _refresh_long_lived(self, record: TokenRecord | None, base: str | None) -> Flow[AccessToken]:
-        """Refresh with the best refresh token known; write nothing unless the server rotated it."""
+    def _long_lived(self, record: TokenRecord | None, base: str | None, rejected: str | None) -> Flow[AccessToken]:
+        """One refresh for every process: under the store's lock when it can be had, shared through the store."""
+        store = self.store
+        if store is None or not store.available():
+            return (yield from self._refresh_long_lived(record, base, None))
+        try:
+            held = yield from self._lock(rejected, self.share_wait_seconds)
+        except Exception as err:  # the store is a convenience for long-lived tokens, never a dependency
+            self.log.warning(
+                "Could not lock %s (%s); refreshing without sharing the access token.", store.description, err
+            )
+            return (yield from self._refresh_long_lived(record, base, None))
+        if isinstance(held, AccessToken):
+            return held
+        if held is None:
+            self.log.warning(
+                "Waited %.0f s for another process to refresh the Constant Contact token (%s); refreshing "
+                "without sharing the access token.",
+                self.share_wait_seconds,
+                store.description,
+            )
+            return (yield from self._refresh_long_lived(record, base, None))
+        return (yield from _holding(held, self._refresh_and_share(rejected)))
+
+    def _refresh_and_share(self, rejected: str | None) -> Flow[AccessToken]:
+        """Under the lock: re-read the store (someone may have just refreshed), else refresh and save."""
+        assert self.store is not None
+        record, base = yield from self._load()
+        if self._fresh(record, rejected):
+            assert record is not None
+            return self._adopt(record)
+        return (yield from self._refresh_long_lived(record, base, self.store))
+
+    def _refresh_long_lived(
+        self, record: TokenRecord | None, base: str | None, locked: TokenStore | None
+    ) -> Flow[AccessToken]:
+        """
+        Refresh with the best refresh token known. ``locked``: the store whose lock is held, where the new
+        access token is saved for the other workers; without it, nothing is written unless the server
+        rotated the refresh token.
+        """
         candidates: list[str] = []
         for candidate in (
             self.slot.refresh_token,
@@ -294,9 +340,23 @@ class TokenKeeper:
             if outcome.ok:
                 token = parse_token_response(outcome)
                 _mask(token.refresh_token, token.value)
-                if token.refresh_token and token.refresh_token != refresh_token:
-                    yield from self._save_unexpected_rotation(token, obtained_at, base)
-                return self._obtained(token, obtained_at, token.refresh_token or refresh_token)
+                new_refresh = token.refresh_token or refresh_token
+                rotated = new_refresh != refresh_token
+                if rotated:
+                    self.log.warning(
+                        "Constant Contact answered with a new refresh token although the connection's "
+                        "refresh_mode is long_lived: the app issues rotating refresh tokens. Set the connection "
+                        "extra refresh_mode to 'rotating'. Saving the new token to %s so that it is not lost.",
+                        self._where(),
+                    )
+                new_record = TokenRecord(
+                    new_refresh, token.value, token.expires_at, obtained_at, self.settings.client_id
+                )
+                if locked is not None:
+                    yield from self._share(locked, new_record, base, rotated)
+                elif rotated:
+                    yield from self._save_unexpected_rotation(new_record, base)
+                return self._obtained(token, obtained_at, new_refresh)
             key, _ = parse_error_body(outcome)
             if key != "invalid_grant":
                 raise token_error(outcome)
@@ -308,17 +368,26 @@ class TokenKeeper:
             f"(invalid_grant: {message}). {reauthorize_hint(self.settings.conn_id)}"
         )
 
-    def _save_unexpected_rotation(self, token: AccessToken, obtained_at: float, base: str | None) -> Flow[None]:
-        assert token.refresh_token is not None
-        self.log.warning(
-            "Constant Contact answered with a new refresh token although the connection's refresh_mode is "
-            "long_lived: the app issues rotating refresh tokens. Set the connection extra refresh_mode to "
-            "'rotating'. Saving the new token to %s so that it is not lost.",
-            self._where(),
-        )
+    def _share(self, store: TokenStore, record: TokenRecord, base: str | None, rotated: bool) -> Flow[None]:
+        """Save a long-lived refresh's tokens under the held lock; a failure only costs the others a refresh."""
+        try:
+            saved = yield Blocking(store.save, (record, base))
+        except Exception as err:
+            level = logging.ERROR if rotated else logging.WARNING
+            self.log.log(level, "Could not save the Constant Contact tokens to %s: %s", store.description, err)
+            return
+        if saved:
+            self.log.info("Shared the new Constant Contact access token through %s.", store.description)
+        else:
+            self.log.warning(
+                "The tokens in %s changed while this process was refreshing (a login?); keeping the stored ones.",
+                store.description,
+            )
+
+    def _save_unexpected_rotation(self, record: TokenRecord, base: str | None) -> Flow[None]:
+        """Without the lock (the store could not be locked): take it once and save the rotated token."""
         if self.store is None:
             return
-        record = TokenRecord(token.refresh_token, token.value, token.expires_at, obtained_at, self.settings.client_id)
         try:
             held = yield Blocking(self.store.try_lock)
             if held is None:
@@ -369,6 +438,20 @@ class TokenKeeper:
             "the token used by another program, or more than 180 days without use. "
             f"{reauthorize_hint(self.settings.conn_id)}"
         )
+
+
+def _holding(held: StoreLock, flow: Flow[R]) -> Flow[R]:
+    """Run ``flow`` while ``held``, then release it (without yielding if the flow is abandoned)."""
+    try:
+        result = yield from flow
+    except GeneratorExit:
+        held.release()
+        raise
+    except BaseException:
+        yield Blocking(held.release)
+        raise
+    yield Blocking(held.release)
+    return result
 
 
 def _mask(*secrets: str | None) -> None:

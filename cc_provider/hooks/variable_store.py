@@ -42,6 +42,8 @@ class VariableTokenStore(TokenStore):
     :param lease_seconds: how long a lease lasts if its holder never releases it.
     :param settle_seconds: Fischer's wait between writing the lease and reading it back.
     :param race_wait_seconds: after ``invalid_grant``, how long to wait for a racing writer's record.
+    :param use_here: whether ``long_lived`` tokens use the store in this process (default: inside tasks,
+        triggers and Airflow's server processes, where a metadata database or the Task SDK is at hand).
     """
 
     exclusive = False
@@ -55,6 +57,7 @@ class VariableTokenStore(TokenStore):
         lease_seconds: float = 60.0,
         settle_seconds: float = 1.0,
         race_wait_seconds: float = 10.0,
+        use_here: bool | None = None,
     ) -> None:
         self.key = key or f"{VARIABLE_PREFIX}{conn_id}"
         self.lease_key = f"{self.key}__lease"
@@ -62,6 +65,7 @@ class VariableTokenStore(TokenStore):
         self.lease_seconds = lease_seconds
         self.settle_seconds = settle_seconds
         self.race_wait_seconds = race_wait_seconds
+        self.use_here = use_here
 
     @property
     def description(self) -> str:
@@ -98,11 +102,49 @@ class VariableTokenStore(TokenStore):
 
     # -- the store ------------------------------------------------------------------------------------
 
-    def peek(self) -> TokenRecord | None:
+    def available(self) -> bool:
         # Outside tasks, triggers and Airflow's server processes a read goes to a metadata database that a
         # script or a test may not have: long-lived tokens then simply use the connection's refresh token.
-        readable = self._in_task_sdk() or os.environ.get("_AIRFLOW_PROCESS_CONTEXT") == "server"
-        return super().peek() if readable else None
+        if self.use_here is not None:
+            return self.use_here
+        return self._in_task_sdk() or os.environ.get("_AIRFLOW_PROCESS_CONTEXT") == "server"
+
+    @classmethod
+    def of_client(cls, client_id: str) -> list[VariableTokenStore]:
+        """
+        The stores whose record holds tokens of ``client_id`` (Variables of the metadata database only:
+        the Task SDK lists no others), usable by ``long_lived`` tokens here.
+        """
+        keys = set(cls._keys())
+        found = []
+        for key in sorted(keys):
+            if key.endswith("__lease") and key.removesuffix("__lease") in keys:
+                continue
+            store = cls(key.removeprefix(VARIABLE_PREFIX), use_here=True)
+            try:
+                record = store.load()
+            except ConstantContactAuthError:  # not a token record: not a store
+                continue
+            if record is not None and record.client_id == client_id:
+                found.append(store)
+        return found
+
+    @classmethod
+    def _keys(cls) -> list[str]:
+        """Keys of the metadata database's Variables that may be token stores."""
+        if cls._in_task_sdk():
+            from airflow.sdk import Variable
+
+            keys = list(Variable.keys(prefix=VARIABLE_PREFIX))
+        else:
+            from airflow.models.variable import Variable as DbVariable
+            from airflow.utils.session import create_session
+            from sqlalchemy import select
+
+            with create_session() as session:
+                query = select(DbVariable.key).where(DbVariable.key.startswith(VARIABLE_PREFIX, autoescape=True))
+                keys = list(session.scalars(query))
+        return [key for key in keys if key.startswith(VARIABLE_PREFIX)]
 
     def load(self) -> TokenRecord | None:
         text = self._get(self.key)

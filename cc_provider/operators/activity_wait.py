@@ -58,14 +58,14 @@ class ActivityWaitMixin:
             raise ActivityFailedError(step.message)
         return step
 
-    def wait_in_worker(self, activity_ids: list[str], end_time: float) -> list[dict[str, Any]]:
+    def wait_in_worker(self, activity_ids: list[str], end_time: float, sent: int | None = None) -> list[dict[str, Any]]:
         """Poll in this process until every activity completed; raise on failure or at ``end_time``."""
         hook = ConstantContactHook(self.constant_contact_conn_id)
         watch = ActivityWatch(activity_ids, self.unknown_state_grace)
         while True:
             step = self.poll_once(hook, watch)
             if step is not None and step.outcome is Outcome.SUCCEEDED:
-                return self.judge(watch.summaries)
+                return self.judge(watch.summaries, sent)
             remaining = end_time - time.time()
             if remaining <= 0:
                 raise AirflowSensorTimeout(f"Timed out waiting for activities {', '.join(watch.pending)}.")
@@ -88,21 +88,21 @@ class ActivityWaitMixin:
             timeout=timedelta(seconds=max(0.0, end_time - time.time()) + DEFERRAL_MARGIN_SECONDS),
         )
 
-    def complete_event(self, event: dict[str, Any] | None) -> list[dict[str, Any]]:
+    def complete_event(self, event: dict[str, Any] | None, sent: int | None = None) -> list[dict[str, Any]]:
         """Return the summaries of a success event; raise for any other event."""
         status = (event or {}).get("status")
         message = (event or {}).get("message", "no event received from the trigger")
         if status == "success" and event is not None:
             self.log.info("%s", message)  # type: ignore[attr-defined]
-            return self.judge(list(event.get("activities") or []))
+            return self.judge(list(event.get("activities") or []), sent)
         if status == "timeout":
             raise AirflowSensorTimeout(message)
         raise RERAISED_ERRORS.get(str((event or {}).get("error_type")), ActivityFailedError)(message)
 
-    def judge(self, summaries: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        """Apply ``max_error_rate`` / ``fail_on_errors`` to completed activities; log the counts."""
+    def judge(self, summaries: list[dict[str, Any]], sent: int | None = None) -> list[dict[str, Any]]:
+        """Apply ``max_error_rate`` / ``fail_on_errors`` to completed activities (``sent``: contacts sent)."""
         passed, sentence = evaluate_results(
-            summaries, max_error_rate=self.max_error_rate, fail_on_errors=self.fail_on_errors
+            summaries, max_error_rate=self.max_error_rate, fail_on_errors=self.fail_on_errors, sent=sent
         )
         if not passed:
             raise ActivityFailedError(sentence)

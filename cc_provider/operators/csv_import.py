@@ -39,10 +39,11 @@ class ConstantContactImportCsvOperator(ConstantContactImportBaseOperator):
     """
     Import a CSV file with ``contacts_file_import`` uploads of at most 39,999 contacts and 4 MB each.
 
-    The file is read as a stream (delimiter sniffed, UTF-8 with or without BOM, UTF-16, or a Latin-1
-    fallback with a warning), its columns mapped to the V3 names (V2 headings such as "Email address"
-    and "Zip/Postal Code" included), every row checked by the API's rules, and the valid rows written
-    to temporary CSV files, each with the header, that are uploaded from disk. See
+    The file is read as a stream (delimiter sniffed or set by a ``sep=`` line; UTF-8 with or without
+    BOM, UTF-16, and lines that are not UTF-8 read as Windows-1252, named in a warning), its columns
+    mapped to the V3 names (V2 headings such as "Email address" and "Zip/Postal Code" included),
+    every row checked by the API's rules, and the valid rows written to temporary CSV files, each
+    with the header, that are uploaded from disk. See
     :class:`~cc_provider.operators.import_base.ConstantContactImportBaseOperator` for the shared options.
 
     :param path: the CSV file. Templated.

@@ -4,8 +4,10 @@ What every bulk-import operator does.
 1. Read the source through :func:`cc_provider.contacts.prepare_import` (mapping, the API's checks,
    deduplication, rejects written with a reason) and stage the requests in a temporary directory.
 2. Check before anything is sent: the reject rate, and the custom fields the ``cf:`` columns name.
-3. Submit each request once, recording it so that a retry never posts it again.
-4. Optionally wait for the activities, then account for every row.
+3. Submit each request until an answer names its activity, recording it so that a retry never posts
+   an answered request again (:mod:`cc_provider.operators.submissions`).
+4. Optionally wait for the activities, then account for every row, and check the ground truth: the
+   lists' membership (:mod:`cc_provider.operators.landing`).
 """
 
 from __future__ import annotations
@@ -16,34 +18,23 @@ import time
 from abc import abstractmethod
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any
 
 from airflow.sdk import BaseOperator, Context, conf
 
-from cc_provider.activity import DEFAULT_UNKNOWN_STATE_GRACE
-from cc_provider.contacts import (
-    PreparedImport,
-    RejectsWriter,
-    UnknownCustomFieldsError,
-    map_activity_errors,
-    missing_custom_fields,
-)
+from cc_provider.activity import DEFAULT_UNKNOWN_STATE_GRACE, rejected_count
+from cc_provider.contacts import PreparedImport, UnknownCustomFieldsError, missing_custom_fields
 from cc_provider.contacts.dedupe import DedupeMode
-from cc_provider.contacts.rules import Rejected
-from cc_provider.exceptions import ConstantContactError, ConstantContactOutcomeUnknownError
+from cc_provider.exceptions import ConstantContactError
 from cc_provider.hooks.constant_contact import ConstantContactHook
 from cc_provider.links import ConstantContactListLink
 from cc_provider.operators.activity_wait import ActivityWaitMixin, own_xcom
-from cc_provider.operators.submissions import SubmissionLedger, SubmissionRecord, fingerprint
+from cc_provider.operators.landing import check_membership, count_members, write_api_rejects
+from cc_provider.operators.submissions import SubmissionLedger, fingerprint, post_once
 
 ACTIVITY_IDS_KEY = "activity_ids"
 SUBMISSION_KEY = "submission_summary"
 DEFAULT_WAIT_TIMEOUT = 24 * 3600.0
-#: Posts of one request that may each have been lost before the task gives up (and its retry looks first).
-MAX_UNANSWERED_POSTS = 3
-#: How far the API's clock may be behind ours when matching an activity to a request whose answer was lost.
-ACCEPT_CLOCK_SKEW_SECONDS = 300.0
 
 
 class TooManyRejectsError(ConstantContactError):
@@ -196,8 +187,16 @@ class ConstantContactImportBaseOperator(ActivityWaitMixin, BaseOperator):
             if self.dry_run_only:
                 self.log.info("Dry run: %s", summary)
                 return {**summary, "dry_run": True}
-            activity_ids, resumed = self._submit(context, hook, requests, list_ids)
-        summary.update({ACTIVITY_IDS_KEY: activity_ids, "requests_resumed": resumed})
+            activity_ids, resumed, members_before = self._submit(context, hook, requests, list_ids)
+        summary.update(
+            {
+                ACTIVITY_IDS_KEY: activity_ids,
+                "requests_resumed": resumed,
+                "requests_reposted": self.requests_reposted,
+                "members_before": members_before,
+                "source_fingerprint": fingerprint(self.source_identity()),
+            }
+        )
         context["ti"].xcom_push(key=ACTIVITY_IDS_KEY, value=activity_ids)
         if not self.wait_for_completion or not activity_ids:
             SubmissionLedger.for_task(context, self.log).clear()
@@ -207,16 +206,15 @@ class ConstantContactImportBaseOperator(ActivityWaitMixin, BaseOperator):
             # Kept in XCom (not cleared on resumption from deferral): `dag.test()` drops the defer kwargs.
             context["ti"].xcom_push(key=SUBMISSION_KEY, value=summary)
             self.defer_wait(activity_ids, end_time, "execute_complete")
-        activities = self.wait_in_worker(activity_ids, end_time)
-        self._record_api_rejects(activities, requests)
-        return self._finish(context, summary, activities)
+        activities = self.wait_in_worker(activity_ids, end_time, sent=summary["rows_sent"])
+        return self._finish(context, summary, activities, requests)
 
     def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> dict[str, Any]:
         """Resume after the trigger: succeed only on a success event whose counters pass."""
-        activities = self.complete_event(event)
         summary = own_xcom(context, SUBMISSION_KEY) or {}
+        activities = self.complete_event(event, sent=summary.get("rows_sent"))
         self.linked_list_id = (summary.get("list_ids") or [None])[0]
-        return self._finish(context, summary, activities)
+        return self._finish(context, summary, activities, None)
 
     def _list_ids(self, hook: ConstantContactHook) -> list[str]:
         if self.list_ids is not None:
@@ -249,6 +247,7 @@ class ConstantContactImportBaseOperator(ActivityWaitMixin, BaseOperator):
             "source": prepared.source_name,
             **counts,
             "rows_sent": 0 if self.dry_run_only else counts["rows_valid"],
+            "contacts_sent": 0 if self.dry_run_only else counts.get("contacts_distinct", counts["rows_valid"]),
             "requests": len(requests),
             "bytes": sum(r.size_bytes for r in requests),
             "list_ids": list_ids,
@@ -288,15 +287,27 @@ class ConstantContactImportBaseOperator(ActivityWaitMixin, BaseOperator):
 
     def _submit(
         self, context: Context, hook: ConstantContactHook, requests: list[ImportRequest], list_ids: list[str]
-    ) -> tuple[list[str], int]:
+    ) -> tuple[list[str], int, dict[str, int] | None]:
+        """Post what an earlier try did not; return the activity ids, the requests resumed, members before."""
         ledger = SubmissionLedger.for_task(context, self.log)
         options = (self.column_map, self.dedupe, self.max_contacts_per_request, self.max_request_bytes)
         record = ledger.resume(fingerprint(self.source_identity(), list_ids, options))
         already_posted = record.requests_sent
+        if self.wait_for_completion and record.members_before is None:
+            # Before the first post: what the lists held, the baseline of the membership check.
+            record.members_before = count_members(hook, list_ids)
         for index, request in enumerate(requests):
             if index < already_posted:
-                continue  # posted by an earlier try: its activity id is in the record
-            activity = self._post_once(hook, ledger, record, index, request, list_ids)
+                continue  # answered in an earlier try: its activity id is in the record
+            activity = post_once(
+                lambda request=request: self.post(hook, request, list_ids),  # type: ignore[misc]
+                ledger=ledger,
+                record=record,
+                index=index,
+                contacts=request.contact_count,
+                delay=hook.retry_policy.delay,
+                log=self.log,
+            )
             record.activity_ids.append(activity["activity_id"])
             record.rows_sent += request.contact_count
             record.pending = None
@@ -309,76 +320,8 @@ class ConstantContactImportBaseOperator(ActivityWaitMixin, BaseOperator):
                 request.size_bytes,
                 activity["activity_id"],
             )
-        return list(record.activity_ids), already_posted
-
-    def _post_once(
-        self,
-        hook: ConstantContactHook,
-        ledger: SubmissionLedger,
-        record: SubmissionRecord,
-        index: int,
-        request: ImportRequest,
-        list_ids: list[str],
-    ) -> dict[str, Any]:
-        """
-        Post request ``index`` so that it is accepted exactly once, even when an answer is lost.
-
-        Before each post the request is recorded as pending. A post that may have been accepted without
-        an answer (a reset or a timeout after sending) is looked for among the newest activities before it
-        is posted again, in this try or, if the try fails, in the next one.
-        """
-        unanswered = 0
-        while True:
-            activity = self._accepted_unanswered(hook, record, index)
-            if activity is not None:
-                return activity
-            record.pending = {"index": index, "posted_at": time.time(), "contacts": request.contact_count}
-            ledger.save(record)
-            try:
-                return self.post(hook, request, list_ids)
-            except ConstantContactOutcomeUnknownError as err:
-                unanswered += 1
-                if unanswered > MAX_UNANSWERED_POSTS:
-                    raise  # `pending` stays saved: the next try looks for the activity first
-                self.log.warning("%s", err)
-                time.sleep(hook.retry_policy.delay(unanswered))
-            except Exception:
-                record.pending = None  # refused with an answer: nothing was accepted
-                ledger.save(record)
-                raise
-
-    def _accepted_unanswered(
-        self, hook: ConstantContactHook, record: SubmissionRecord, index: int
-    ) -> dict[str, Any] | None:
-        """
-        Find the activity of request ``index`` if an earlier try posted it and lost the answer.
-
-        The newest activities are read once; a match is an activity created since the post, not yet
-        recorded, with the request's number of contacts (a CSV file's header counts as one more item).
-        """
-        pending = record.pending
-        if not pending or pending.get("index") != index:
-            return None
-        contacts = int(pending["contacts"])
-        since = float(pending["posted_at"]) - ACCEPT_CLOCK_SKEW_SECONDS
-        recent = hook.call_json("GET", "/activities", params={"limit": 50}).get("activities") or []
-        for activity in sorted(recent, key=lambda a: str(a.get("created_at", ""))):
-            created = _epoch(activity.get("created_at"))
-            total = (activity.get("status") or {}).get("items_total_count")
-            if (
-                activity.get("activity_id") not in record.activity_ids
-                and created is not None
-                and created >= since
-                and total in (contacts, contacts + 1)
-            ):
-                self.log.warning(
-                    "Request %d reached the API in a post that lost its answer (activity %s); adopting it.",
-                    index + 1,
-                    activity["activity_id"],
-                )
-                return dict(activity)
-        self.log.info("Request %d: the post that lost its answer left no activity; posting it again.", index + 1)
-        return None
+        self.requests_reposted = record.reposts
+        return list(record.activity_ids), already_posted, record.members_before
 
     def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
         """
@@ -398,53 +341,80 @@ class ConstantContactImportBaseOperator(ActivityWaitMixin, BaseOperator):
         outputs = [Dataset(namespace=f"constantcontact://{account}", name=f"lists/{i}") for i in list_ids]
         return OperatorLineage(inputs=inputs, outputs=outputs)
 
-    def _record_api_rejects(self, activities: list[dict[str, Any]], requests: list[ImportRequest]) -> None:
-        """Append the API's ``Line N`` errors, mapped back to source rows, to the rejects file."""
-        if not self.rejects_path:
-            return
-        row_errors = [
-            error
-            for activity, request in zip(activities, requests, strict=False)
-            for error in map_activity_errors(activity.get("activity_errors") or [], request.chunk)
-        ]
-        if not row_errors:
-            return
-        with RejectsWriter(self.rejects_path, append=True) as writer:
-            for error in row_errors:
-                writer.write(Rejected(error.row_number or 0, "", "", f"rejected by the API: {error.message}"))
-
-    def _finish(self, context: Context, summary: dict[str, Any], activities: list[dict[str, Any]]) -> dict[str, Any]:
-        SubmissionLedger.for_task(context, self.log).clear()
-        rejected_by_api = sum(int(a.get("error_count") or 0) for a in activities)
+    def _finish(
+        self,
+        context: Context,
+        summary: dict[str, Any],
+        activities: list[dict[str, Any]],
+        requests: list[ImportRequest] | None,
+    ) -> dict[str, Any]:
+        """Account for every row, report the API's rejections, and check that the contacts landed."""
+        hook = ConstantContactHook(self.constant_contact_conn_id)
+        rejected_by_api = sum(rejected_count(a) for a in activities)
         not_added = sum(int(a.get("cannot_add_to_list_count") or 0) for a in activities)
-        imported = int(summary.get("rows_sent", 0)) - rejected_by_api
+        rows_sent = int(summary.get("rows_sent", 0))
+        contacts_sent = int(summary.get("contacts_sent", rows_sent))
+        unidentified = 0
+        if self.rejects_path and any(rejected_count(a) or a.get("activity_errors") for a in activities):
+            if requests is None:
+                requests = self._restage(summary)
+            named, unidentified = write_api_rejects(hook, self.rejects_path, activities, requests, self.log)
+            rejected_by_api = named + unidentified  # a message may name a row the counters left out
+        imported = rows_sent - rejected_by_api
+        contacts_imported = max(0, contacts_sent - rejected_by_api)
         self.log.info(
             "Accounting: %s rows read = %s rejected locally + %d rejected by the API + %d imported "
-            "(%d of them unsubscribed, so not added to the lists).",
+            "(%d distinct contacts, %d of them unsubscribed, so not added to the lists).",
             summary.get("rows_read"),
             summary.get("rows_rejected"),
             rejected_by_api,
             imported,
+            contacts_imported,
             not_added,
         )
+        ledger = SubmissionLedger.for_task(context, self.log)
+        # The ground truth: every contact sent and neither rejected nor unsubscribed is on every list.
+        # When some are not, the record is cleared, so the task's retry posts every request again
+        # (imports upsert by email: a duplicate is harmless, a missing contact is not).
+        members = check_membership(
+            hook,
+            summary.get("list_ids") or [],
+            summary.get("members_before") or {},
+            expected=contacts_imported - not_added,
+            sent=contacts_sent,
+            on_missing=ledger.clear,
+        )
+        ledger.clear()
         return {
             **summary,
             "rows_rejected_by_api": rejected_by_api,
+            "rows_rejected_by_api_unidentified": unidentified,
             "rows_imported": imported,
+            "contacts_imported": contacts_imported,
             "rows_not_added_unsubscribed": not_added,
+            "members": members,
             "activities": activities,
         }
+
+    def _restage(self, summary: dict[str, Any]) -> list[ImportRequest] | None:
+        """
+        Split the source again (measuring only) to learn the source rows of each request.
+
+        After a deferral the staged requests are gone; the split is deterministic, so re-reading the
+        source maps the API's rejections to rows. ``None`` (and a warning) when the source is unreadable.
+        """
+        if summary.get("source_fingerprint") != fingerprint(self.source_identity()):
+            self.log.warning("The source changed since it was imported; the rows the API rejected are not named.")
+            return None
+        try:
+            prepared = self.prepare()
+            return list(self.stage(prepared, list(summary.get("list_ids") or []), None))
+        except (OSError, ConstantContactError, ValueError) as err:
+            self.log.warning("Could not read the source again to name the rows the API rejected: %s", err)
+            return None
 
 
 def file_identity(path: str) -> dict[str, Any]:
     """Identify a file's content cheaply: absolute path, size and modification time."""
     stat = os.stat(path)
     return {"path": os.path.abspath(path), "size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
-
-
-def _epoch(timestamp: Any) -> float | None:
-    """Seconds since the epoch of an ISO-8601 timestamp of the API, or ``None``."""
-    try:
-        return datetime.fromisoformat(str(timestamp).replace("Z", "+00:00")).timestamp()
-    except ValueError:
-        return None

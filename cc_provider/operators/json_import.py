@@ -46,6 +46,9 @@ class ConstantContactImportJsonOperator(ConstantContactImportBaseOperator):
 
     :param contacts: records to import. Templated.
     :param path: file of records. Templated.
+    :param json_array_key: for a JSON file whose top level is an object, the key whose array holds the
+        contacts (``{"contacts": [...]}``); without it, an object whose only array of objects is under
+        one key is read from there, with a warning, and any other layout stops with a clear error.
     """
 
     template_fields: Sequence[str] = (*ConstantContactImportBaseOperator.template_fields, "contacts", "path")
@@ -55,6 +58,7 @@ class ConstantContactImportJsonOperator(ConstantContactImportBaseOperator):
         *,
         contacts: list[Mapping[str, Any]] | None = None,
         path: str | None = None,
+        json_array_key: str | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -62,16 +66,23 @@ class ConstantContactImportJsonOperator(ConstantContactImportBaseOperator):
             raise ValueError("Give exactly one of 'contacts' or 'path'.")
         self.contacts = contacts
         self.path = path
+        self.json_array_key = json_array_key
 
     def source_identity(self) -> Any:
         if self.path:
-            return file_identity(self.path)
+            return {**file_identity(self.path), "json_array_key": self.json_array_key}
         digest = hashlib.sha256(json.dumps(self.contacts, sort_keys=True, default=str).encode("utf-8"))
         return {"contacts": digest.hexdigest()}
 
     def prepare(self) -> PreparedImport:
         source = self.path if self.path else list(self.contacts or [])
-        return prepare_import(source, column_map=self.column_map, dedupe=self.dedupe, rejects_path=self.rejects_path)
+        return prepare_import(
+            source,
+            column_map=self.column_map,
+            dedupe=self.dedupe,
+            rejects_path=self.rejects_path,
+            json_array_key=self.json_array_key,
+        )
 
     def stage(self, prepared: PreparedImport, list_ids: list[str], directory: str | None) -> Iterator[ImportRequest]:
         batches = iter_json_import_batches(

@@ -1,9 +1,16 @@
 """
-A record, kept across task retries, of the import requests a task instance already posted.
+Posting each import request until one answer names its activity, and a record of it across task retries.
 
 XComs are cleared when a task is retried, so the record lives in an Airflow Variable named after the
-task instance. A retry reads it and skips what was posted, then waits for the recorded activities
-instead of importing the same contacts twice. The record is deleted once the task succeeds.
+task instance. A retry reads it and skips what was answered, then waits for the recorded activities.
+The record is deleted once the task succeeds.
+
+A post whose answer is lost (a reset or a timeout after sending) may or may not have created an
+activity, and nothing in an activity says which request or lists it came from (FIDELITY.md). So the
+provider never guesses: it posts the request again and follows only an activity whose id came back in
+an answer. Imports upsert by email, so a duplicate changes nothing in the account and costs one
+request; an adopted stranger would cost contacts. Looking for the lost activity would cost a request
+too, and could prove nothing.
 """
 
 from __future__ import annotations
@@ -12,14 +19,18 @@ import hashlib
 import json
 import re
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from cc_provider.activity import RETENTION_SECONDS
+from cc_provider.exceptions import ConstantContactOutcomeUnknownError
 
 #: Re-attach only to activities comfortably inside the API's 10-day status retention.
 RESUME_WINDOW_SECONDS = RETENTION_SECONDS - 3600
 KEY_PREFIX = "constant_contact_submitted"
+#: Posts of one request that may each have lost their answer before the try gives up (its retry posts again).
+MAX_UNANSWERED_POSTS = 3
 
 
 @dataclass
@@ -33,6 +44,10 @@ class SubmissionRecord:
     #: the request being posted when the record was saved: ``{index, posted_at, contacts}``; set until
     #: its answer arrives, so a retry knows an earlier POST may have been accepted without an answer
     pending: dict[str, Any] | None = None
+    #: posts whose answer was lost and that were posted again (each may have imported a harmless duplicate)
+    reposts: int = 0
+    #: members of each target list before the first post (when the task waits): the membership baseline
+    members_before: dict[str, int] | None = None
 
     @property
     def requests_sent(self) -> int:
@@ -108,3 +123,49 @@ class SubmissionLedger:
             self._available = False
             self.log.warning("Not running inside an Airflow task: a retry could not resume this import.")
             return None
+
+
+def post_once(
+    post: Callable[[], dict[str, Any]],
+    *,
+    ledger: SubmissionLedger,
+    record: SubmissionRecord,
+    index: int,
+    contacts: int,
+    delay: Callable[[int], float],
+    log: Any,
+    sleep: Callable[[float], None] = time.sleep,
+    max_unanswered: int = MAX_UNANSWERED_POSTS,
+) -> dict[str, Any]:
+    """
+    Post request ``index`` until an answer names its activity; return that activity.
+
+    The request is recorded as pending before each post. A post that lost its answer is posted again
+    (after ``delay(n)`` seconds), up to ``max_unanswered`` times in this try; past that the error is
+    raised with the pending mark saved, and the task's retry posts it again. A post refused with an
+    answer created nothing: the mark is cleared and the error raised.
+    """
+    if record.pending and record.pending.get("index") == index:
+        log.warning(
+            "Request %d: an earlier try's post lost its answer and may have been imported; posting it again "
+            "(an import upserts by email, so a duplicate changes nothing; only an answered activity is followed).",
+            index + 1,
+        )
+        record.reposts += 1
+    unanswered = 0
+    while True:
+        record.pending = {"index": index, "posted_at": time.time(), "contacts": contacts}
+        ledger.save(record)
+        try:
+            return post()
+        except ConstantContactOutcomeUnknownError as err:
+            unanswered += 1
+            if unanswered > max_unanswered:
+                raise  # `pending` stays saved: the next try posts the request again
+            record.reposts += 1
+            log.warning("%s Posting request %d again (%d of %d).", err, index + 1, unanswered, max_unanswered)
+            sleep(delay(unanswered))
+        except Exception:
+            record.pending = None  # refused with an answer: nothing was accepted
+            ledger.save(record)
+            raise

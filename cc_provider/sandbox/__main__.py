@@ -13,10 +13,13 @@ import threading
 from types import FrameType
 from typing import Any
 
+from cc_provider.sandbox.behaviour import BEHAVIOUR_PROFILES, SWITCHES, profile_settings
 from cc_provider.sandbox.config import SandboxConfig
 from cc_provider.sandbox.server import SandboxServer, airflow_connection_json
 
 DEFAULT_PORT = 8765
+#: Flag names of the behaviour switches that differ from the setting's name.
+SWITCH_FLAGS = {"activity_errors_style": "activity_errors", "person_count_mode": "person_count"}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -58,7 +61,25 @@ def build_parser() -> argparse.ArgumentParser:
         "--device-poll-interval", type=float, default=defaults.device_poll_interval, help="device flow, seconds"
     )
     parser.add_argument("--state", metavar="FILE", help="keep the state in this SQLite file across restarts")
+    switches = parser.add_argument_group(
+        "behaviour switches", "what no source settles about the real API (see FIDELITY.md); first choice: default"
+    )
+    switches.add_argument(
+        "--profile", choices=tuple(BEHAVIOUR_PROFILES), help="a named set of the switches below (flags override it)"
+    )
+    for name, variants in SWITCHES.items():
+        switches.add_argument(f"--{SWITCH_FLAGS.get(name, name).replace('_', '-')}", dest=name, choices=variants)
+    switches.add_argument("--queue-full-error-key", metavar="KEY", help="error_key of the queue-full 429")
     return parser
+
+
+def behaviour(args: argparse.Namespace) -> dict[str, Any]:
+    """Return the switch settings from ``--profile`` and the switch flags (flags win)."""
+    settings = profile_settings(args.profile) if args.profile else {}
+    for name in (*SWITCHES, "queue_full_error_key"):
+        if getattr(args, name) is not None:
+            settings[name] = getattr(args, name)
+    return settings
 
 
 def banner(server: SandboxServer) -> str:
@@ -78,6 +99,7 @@ def banner(server: SandboxServer) -> str:
             f"  refresh token:  {cfg.refresh_token} ({cfg.refresh_token_mode})",
             f"  redirect URIs:  {' '.join(cfg.redirect_uris)}",
             f"Limits: {_limits(cfg)}",
+            "Behaviour: " + ", ".join(f"{name}={getattr(cfg, name)}" for name in (*SWITCHES, "queue_full_error_key")),
             f"State: {server.state_file.path if server.state_file else 'in memory (use --state FILE to keep it)'}",
             "Airflow connection",
             f"  export AIRFLOW_CONN_CONSTANT_CONTACT_DEFAULT={conn}",
@@ -115,6 +137,7 @@ def main(argv: list[str] | None = None) -> int:
             token_rate_limit_per_second=0 if args.no_limits else args.token_rate_limit,
             device_poll_interval=args.device_poll_interval,
             **extra,
+            **behaviour(args),
         )
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)

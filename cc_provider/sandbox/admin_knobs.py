@@ -1,5 +1,6 @@
-"""Admin knobs on data and activities under ``/__sandbox__``: seeded contacts, activity states and faults,
-extra OAuth clients and device-code decisions.
+"""Admin knobs on data and activities under ``/__sandbox__``: seeded contacts and what a contact does
+itself (unsubscribe, confirm a resubscribe email), activity states and faults, extra OAuth clients and
+device-code decisions.
 """
 
 from __future__ import annotations
@@ -16,8 +17,9 @@ from cc_provider.sandbox.config import REFRESH_TOKEN_MODES
 from cc_provider.sandbox.contact_views import contact_to_json
 from cc_provider.sandbox.deps import get_state
 from cc_provider.sandbox.imports import is_valid_email
-from cc_provider.sandbox.models import PERMISSIONS, ActivityFault, Client, RefreshGrant, new_id
+from cc_provider.sandbox.models import PERMISSIONS, ActivityFault, Client, Contact, RefreshGrant, new_id
 from cc_provider.sandbox.progress import HANDLERS, advance_activities, set_state
+from cc_provider.sandbox.subscriptions import OPT_OUT_SOURCES, join_lists, opt_back_in, unsubscribe
 
 router = APIRouter(prefix="/__sandbox__")
 
@@ -51,7 +53,7 @@ async def set_activity_state(activity_id: str, request: Request) -> dict[str, An
         if activity is None:
             raise HTTPException(404, f"No activity {activity_id}.")
         set_state(state, activity, new_state, errors, state.clock())
-        return activity_to_json(activity)
+        return activity_to_json(activity, state.config)
 
 
 @router.get("/activity_faults")
@@ -157,30 +159,92 @@ async def decide_device(user_code: str, decision: str, request: Request) -> dict
 
 @router.post("/contacts")
 async def seed_contact(request: Request) -> JSONResponse:
-    """Create or update a contact directly: ``{email, permission_to_send?, list_ids?, first_name?, ...}``."""
+    """Create or update a contact: ``{email, permission_to_send?, opt_out_source?, list_ids?, first_name?, ...}``.
+
+    A seeded ``unsubscribed`` contact opted out itself (``opt_out_source`` ``Contact`` unless given) and,
+    as every unsubscribed contact, leaves its lists, ``list_ids`` included. Each change moves
+    ``updated_at`` as the behaviour switches say (a field change always does).
+    """
     spec = await json_object(request)
-    email, permission = spec.get("email"), spec.get("permission_to_send", "implicit")
+    email, permission = spec.get("email"), spec.get("permission_to_send")
+    opt_out_source = spec.get("opt_out_source", "Contact")
     if not isinstance(email, str) or not is_valid_email(email):
         raise HTTPException(400, "email is required and must be a valid email address.")
-    if permission not in PERMISSIONS:
+    if permission is not None and permission not in PERMISSIONS:
         raise HTTPException(400, f"permission_to_send must be one of {', '.join(PERMISSIONS)}.")
+    if opt_out_source not in OPT_OUT_SOURCES:
+        raise HTTPException(400, f"opt_out_source must be one of {', '.join(OPT_OUT_SOURCES)}.")
     list_ids = spec.get("list_ids") or []
     state = get_state(request)
     advance_activities(state)
     with state.lock:
-        if not isinstance(list_ids, list) or any(list_id not in state.lists for list_id in list_ids):
+        if not isinstance(list_ids, list) or any(state.live_list(list_id) is None for list_id in list_ids):
             raise HTTPException(400, "list_ids must be an array of existing list ids.")
         contact = state.contact_by_email(email)
         created = contact is None
         if contact is None:
             contact = state.add_contact(email)
-        contact.permission_to_send = permission
-        contact.updated_at = state.clock()
+        fields = {key: spec[key] for key in _CONTACT_FIELDS if isinstance(spec.get(key), str)}
+        if fields:
+            contact.fields.update(fields)
+            contact.updated_at = state.clock()
         if permission == "unsubscribed":
-            contact.opt_out_date = contact.updated_at
-        contact.fields.update({key: spec[key] for key in _CONTACT_FIELDS if isinstance(spec.get(key), str)})
-        for list_id in list_ids:
-            if list_id not in contact.list_ids:
-                contact.list_ids.append(list_id)
-        body = contact_to_json(contact, ("list_memberships",))
+            if contact.permission_to_send != "unsubscribed":
+                unsubscribe(state, contact, opt_out_source)
+        else:
+            if permission is not None and permission != contact.permission_to_send:
+                if contact.permission_to_send == "unsubscribed":
+                    opt_back_in(state, contact, permission)
+                contact.permission_to_send = permission
+                contact.updated_at = state.clock()
+            join_lists(state, contact, list_ids)
+        body = contact_to_json(contact, state.config.timestamp_style, ("list_memberships",))
     return JSONResponse(body, status_code=201 if created else 200)
+
+
+def _seeded(request: Request, contact_id: str) -> Contact:
+    contact = get_state(request).contacts.get(contact_id)
+    if contact is None:
+        raise HTTPException(404, f"No contact {contact_id}.")
+    return contact
+
+
+@router.post("/contacts/{contact_id}/unsubscribe")
+async def contact_unsubscribes(contact_id: str, request: Request) -> dict[str, Any]:
+    """Unsubscribe a contact as the contact itself would (an unsubscribe link): ``opt_out_source`` ``Contact``."""
+    state = get_state(request)
+    advance_activities(state)
+    with state.lock:
+        contact = _seeded(request, contact_id)
+        if contact.permission_to_send != "unsubscribed":
+            unsubscribe(state, contact, "Contact")
+        return contact_to_json(contact, state.config.timestamp_style, ("list_memberships",))
+
+
+@router.post("/contacts/{contact_id}/confirm_resubscribe")
+async def contact_confirms_resubscribe(contact_id: str, request: Request) -> dict[str, Any]:
+    """Confirm a resubscribe email as the contact would: it opts back in and joins the email's lists (else 409)."""
+    state = get_state(request)
+    advance_activities(state)
+    with state.lock:
+        contact = _seeded(request, contact_id)
+        if contact.resubscribe_list_ids is None:
+            raise HTTPException(409, "No resubscribe email awaits this contact's confirmation.")
+        list_ids = contact.resubscribe_list_ids
+        opt_back_in(state, contact, "explicit")
+        contact.updated_at = state.clock()
+        join_lists(state, contact, list_ids)
+        return contact_to_json(contact, state.config.timestamp_style, ("list_memberships",))
+
+
+@router.post("/flagged_emails")
+async def flag_emails(request: Request) -> dict[str, Any]:
+    """Flag addresses for signup abuse: imports reject them as invalid email addresses (S27)."""
+    spec = await json_object(request)
+    emails = spec.get("emails")
+    if not isinstance(emails, list) or not all(isinstance(e, str) and e for e in emails):
+        raise HTTPException(400, "emails must be an array of email addresses.")
+    state = get_state(request)
+    with state.lock:
+        state.flagged_emails.update(e.lower() for e in emails)
+        return {"flagged": sorted(state.flagged_emails)}

@@ -19,6 +19,7 @@ from cc_provider.sandbox.errors import SandboxError
 from cc_provider.sandbox.models import Activity
 from cc_provider.sandbox.progress import register
 from cc_provider.sandbox.store import SandboxState
+from cc_provider.sandbox.subscriptions import join_lists, leave_lists
 
 router = api_router()
 
@@ -63,7 +64,13 @@ def _membership_contacts(state: SandboxState, body: dict[str, Any]) -> list[str]
     source = body.get("source")
     if not isinstance(source, dict):
         raise SandboxError.validation("source is required: one of list_ids, contact_ids or all_active_contacts.")
-    given = [key for key in ("list_ids", "contact_ids", "all_active_contacts", *UNSUPPORTED_SOURCES) if key in source]
+    all_active = source.get("all_active_contacts", False)
+    if not isinstance(all_active, bool):
+        raise SandboxError.validation("source.all_active_contacts must be true or false.")
+    # all_active_contacts has "default: false" (S1) and CC's generated SDKs always send it: false beside
+    # another source is no source of its own.
+    keys = ("list_ids", "contact_ids", *UNSUPPORTED_SOURCES)
+    given = [key for key in keys if key in source] + (["all_active_contacts"] if all_active else [])
     if len(given) != 1:
         raise SandboxError.validation("source needs exactly one of list_ids, contact_ids or all_active_contacts.")
     if given[0] in UNSUPPORTED_SOURCES:
@@ -74,10 +81,8 @@ def _membership_contacts(state: SandboxState, body: dict[str, Any]) -> list[str]
         )
     elif given[0] == "contact_ids":
         contact_ids = existing_contacts(state, ids_field(source, "contact_ids", 500) or [], "source.contact_ids")
-    elif source["all_active_contacts"] is True:
-        contact_ids = [c.contact_id for c in state.contacts.values() if c.status == "active"]
     else:
-        raise SandboxError.validation("source.all_active_contacts must be true.")
+        contact_ids = [c.contact_id for c in state.contacts.values() if c.status == "active"]
     exclude = body.get("exclude") or {}
     excluded = set(ids_field(exclude, "contact_ids", 10_000) or []) if isinstance(exclude, dict) else set()
     return [contact_id for contact_id in contact_ids if contact_id not in excluded]
@@ -91,7 +96,7 @@ async def _membership_activity(request: Request, kind: str) -> JSONResponse:
         if not targets:
             raise SandboxError.validation("list_ids is required: 1 to 50 target lists.")
         activity = state.new_activity(kind, items=_membership_contacts(state, body), list_ids=targets)
-        return JSONResponse(activity_to_json(activity), status_code=201)
+        return JSONResponse(activity_to_json(activity, state.config), status_code=201)
 
 
 @router.post("/activities/add_list_memberships", status_code=201)
@@ -120,7 +125,7 @@ async def contact_delete(request: Request) -> JSONResponse:
         else:
             items = members_of(state, existing_lists(state, list_ids or []))
         activity = state.new_activity("contact_delete", items=items, list_ids=list_ids or [])
-        return JSONResponse(activity_to_json(activity), status_code=201)
+        return JSONResponse(activity_to_json(activity, state.config), status_code=201)
 
 
 @router.post("/activities/list_delete", status_code=201)
@@ -134,24 +139,20 @@ async def list_delete(request: Request) -> JSONResponse:
         if not items:
             raise SandboxError.validation("list_ids is required: 1 to 100 lists.")
         activity = state.new_activity("list_delete", items=items, list_ids=items)
-        return JSONResponse(activity_to_json(activity), status_code=201)
+        return JSONResponse(activity_to_json(activity, state.config), status_code=201)
 
 
 def _add(state: SandboxState, activity: Activity, index: int) -> None:
+    """Add one contact to the target lists: not when unsubscribed, and never past 50 lists (S1, S12)."""
     contact = state.contacts.get(activity.items[index])
-    if contact is None or contact.deleted_at is not None or contact.permission_to_send == "unsubscribed":
-        return
-    new = [list_id for list_id in activity.list_ids if list_id not in contact.list_ids and state.live_list(list_id)]
-    if new:
-        contact.list_ids.extend(new)
-        contact.updated_at = state.clock()
+    if contact is not None and contact.deleted_at is None:
+        join_lists(state, contact, activity.list_ids)
 
 
 def _remove(state: SandboxState, activity: Activity, index: int) -> None:
     contact = state.contacts.get(activity.items[index])
-    if contact is not None and set(contact.list_ids) & set(activity.list_ids):
-        contact.list_ids = [list_id for list_id in contact.list_ids if list_id not in activity.list_ids]
-        contact.updated_at = state.clock()
+    if contact is not None:
+        leave_lists(state, contact, activity.list_ids)
 
 
 def _delete_contact(state: SandboxState, activity: Activity, index: int) -> None:
@@ -166,8 +167,7 @@ def _delete_list(state: SandboxState, activity: Activity, index: int) -> None:
     if lst is not None and lst.deleted_at is None:
         lst.deleted_at = lst.updated_at = state.clock()
     for contact in state.contacts.values():
-        if list_id in contact.list_ids:
-            contact.list_ids.remove(list_id)
+        leave_lists(state, contact, [list_id])
 
 
 register("add_list_memberships", _add)

@@ -6,6 +6,8 @@ import secrets
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
+from cc_provider.sandbox.behaviour import QUEUE_FULL_DEFAULT_KEY, QUEUE_FULL_FORBIDDEN_KEY, SWITCHES
+
 #: Refresh-token behaviours of a Constant Contact application (a developer-portal setting).
 REFRESH_TOKEN_MODES = ("long_lived", "rotating")
 
@@ -19,6 +21,8 @@ RUNTIME_FIELDS = (
     "token_rate_limit_per_second",
     "device_poll_interval",
     "max_queued_activities",
+    *SWITCHES,
+    "queue_full_error_key",
 )
 
 #: Settings never shown by ``GET /__sandbox__/config``.
@@ -57,6 +61,21 @@ class SandboxConfig:
     :param max_queued_activities: unfinished activities an account may have before bulk POSTs get 429 (1,000).
     :param activity_retention: seconds an activity status is kept (real API: 10 days; then 404).
     :param max_custom_fields: custom fields an account may define (real API: 100).
+
+    Behaviour switches (what no source settles; variants and sources in :mod:`cc_provider.sandbox.behaviour`):
+
+    :param activity_errors_style: import row messages: ``line_numbers`` (``Line N: reason``), ``none``
+        (no messages) or ``free_text`` (a few messages without row numbers).
+    :param bad_date_handling: a row with a bad birthday or anniversary: ``reject_row`` or ``drop_field``.
+    :param activities_order: ``GET /activities``: ``newest_first``, ``oldest_first`` or ``unordered``.
+    :param initialized_total_count: ``items_total_count`` while ``initialized``: ``known``, ``zero``, ``absent``.
+    :param updated_at_on_unsubscribe: ``bumped`` or ``not_bumped`` by an unsubscribe (not a PUT).
+    :param updated_at_on_membership_change: ``bumped`` or ``not_bumped`` by a list membership activity.
+    :param list_name_case: list name uniqueness and the ``name`` filter: ``sensitive`` or ``insensitive``.
+    :param unknown_csv_headers: unknown CSV columns: ``reject`` (400) or ``ignore``.
+    :param person_count_mode: ``all_rows`` (every row of the file) or ``imported_only``.
+    :param timestamp_style: ``spec`` (per field, as the spec shows), ``offset`` (-05:00) or ``seconds_z``.
+    :param queue_full_error_key: ``error_key`` of the 429 for too many queued activities (not ``quota_exceeded``).
     """
 
     client_id: str = "cc-sandbox-client-id"
@@ -83,6 +102,17 @@ class SandboxConfig:
     max_queued_activities: int = 1000
     activity_retention: int = 10 * DAY
     max_custom_fields: int = 100
+    activity_errors_style: str = SWITCHES["activity_errors_style"][0]
+    bad_date_handling: str = SWITCHES["bad_date_handling"][0]
+    activities_order: str = SWITCHES["activities_order"][0]
+    initialized_total_count: str = SWITCHES["initialized_total_count"][0]
+    updated_at_on_unsubscribe: str = SWITCHES["updated_at_on_unsubscribe"][0]
+    updated_at_on_membership_change: str = SWITCHES["updated_at_on_membership_change"][0]
+    list_name_case: str = SWITCHES["list_name_case"][0]
+    unknown_csv_headers: str = SWITCHES["unknown_csv_headers"][0]
+    person_count_mode: str = SWITCHES["person_count_mode"][0]
+    timestamp_style: str = SWITCHES["timestamp_style"][0]
+    queue_full_error_key: str = QUEUE_FULL_DEFAULT_KEY
 
     def __post_init__(self) -> None:
         self.scopes = tuple(self.scopes)
@@ -124,6 +154,12 @@ class SandboxConfig:
                 raise ValueError(f"{name} must be an integer >= 1.")
         if not all(isinstance(uri, str) and uri for uri in self.redirect_uris):
             raise ValueError("redirect_uris must be non-empty strings.")
+        for name, variants in SWITCHES.items():
+            if getattr(self, name) not in variants:
+                raise ValueError(f"{name} must be one of {', '.join(variants)}, not {getattr(self, name)!r}.")
+        key = self.queue_full_error_key
+        if not isinstance(key, str) or not key.strip() or key == QUEUE_FULL_FORBIDDEN_KEY:
+            raise ValueError(f"queue_full_error_key must be a non-empty string other than {QUEUE_FULL_FORBIDDEN_KEY}.")
 
     def updated(self, changes: dict[str, Any]) -> SandboxConfig:
         """Return a copy with run-time ``changes`` applied; raise ``ValueError`` for anything else."""

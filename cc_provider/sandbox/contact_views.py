@@ -7,8 +7,9 @@ from typing import Any
 
 from cc_provider.sandbox.errors import SandboxError
 from cc_provider.sandbox.imports import is_valid_email, row_problem
-from cc_provider.sandbox.models import PERMISSIONS, Contact, iso
+from cc_provider.sandbox.models import PERMISSIONS, Contact, stamp
 from cc_provider.sandbox.store import SandboxState
+from cc_provider.sandbox.subscriptions import account_may_resubscribe, opt_back_in, unsubscribe
 
 INCLUDES = ("custom_fields", "list_memberships", "phone_numbers", "street_addresses", "taggings", "notes")
 PERSON_FIELDS = (
@@ -37,32 +38,36 @@ def _sub_id(contact: Contact, name: str) -> str:
     return str(uuid.uuid5(_ID_NAMESPACE, f"{contact.contact_id}/{name}"))
 
 
-def contact_to_json(contact: Contact, includes: list[str] | tuple[str, ...] = ()) -> dict[str, Any]:
-    """Render a ``ContactResource``; sub-resources appear only when named in ``includes``."""
+def contact_to_json(contact: Contact, style: str, includes: list[str] | tuple[str, ...] = ()) -> dict[str, Any]:
+    """Render a ``ContactResource`` (``style``: ``timestamp_style``); sub-resources only when in ``includes``.
+
+    Timestamps as the sources show them: contacts and their ``email_address`` with a -05:00 offset (seed
+    002's response; the spec's ``EmailAddress`` examples), opt-in and opt-out dates with milliseconds (S1).
+    """
     body: dict[str, Any] = {"contact_id": contact.contact_id}
     if contact.email:
         email: dict[str, Any] = {
             "address": contact.email,
             "permission_to_send": contact.permission_to_send,
-            "created_at": iso(contact.created_at),
-            "updated_at": iso(contact.updated_at),
+            "created_at": stamp(contact.created_at, style, "offset"),
+            "updated_at": stamp(contact.updated_at, style, "offset"),
             "opt_in_source": contact.opt_in_source,
-            "opt_in_date": iso(contact.opt_in_date or contact.created_at),
+            "opt_in_date": stamp(contact.opt_in_date or contact.created_at, style, "millis_z"),
             "confirm_status": "off",
         }
         if contact.permission_to_send == "unsubscribed":
-            email["opt_out_source"] = "Contact"
-            email["opt_out_date"] = iso(contact.opt_out_date or contact.updated_at)
+            email["opt_out_source"] = contact.opt_out_source or "Contact"
+            email["opt_out_date"] = stamp(contact.opt_out_date or contact.updated_at, style, "millis_z")
         body["email_address"] = email
     for name in PERSON_FIELDS:
         if name in contact.fields:
             body[name] = contact.fields[name]
     body["create_source"] = contact.create_source
     body["update_source"] = contact.update_source
-    body["created_at"] = iso(contact.created_at)
-    body["updated_at"] = iso(contact.updated_at)
+    body["created_at"] = stamp(contact.created_at, style, "offset")
+    body["updated_at"] = stamp(contact.updated_at, style, "offset")
     if contact.deleted_at is not None:
-        body["deleted_at"] = iso(contact.deleted_at)[:10]
+        body["deleted_at"] = stamp(contact.deleted_at, style, "offset")[:10]
     if contact.sms_number:
         body["sms_channel"] = {
             "sms_channel_id": _sub_id(contact, "sms"),
@@ -198,7 +203,12 @@ def _sub_resources(state: SandboxState, body: dict[str, Any], out: dict[str, Any
 
 
 def apply_contact_body(state: SandboxState, contact: Contact, parsed: dict[str, Any], *, replace: bool) -> None:
-    """Write a parsed body onto ``contact``; ``replace`` (PUT) also clears person fields it leaves out."""
+    """Write a parsed body onto ``contact``; ``replace`` (PUT) also clears person fields it leaves out.
+
+    The account sets the permission: an unsubscribe is the account's (``opt_out_source: Account``); a
+    contact who opted out itself keeps ``unsubscribed`` whatever the body says (S1: not until "the
+    contact opts back in"), and an unsubscribed contact stays on no list.
+    """
     now = state.clock()
     if replace:
         for name in PERSON_FIELDS:
@@ -206,10 +216,14 @@ def apply_contact_body(state: SandboxState, contact: Contact, parsed: dict[str, 
     contact.fields.update(parsed["fields"])
     if parsed["email"] and parsed["email"] != contact.email:
         state.change_email(contact, parsed["email"])
-    if parsed["permission"] and parsed["permission"] != contact.permission_to_send:
-        contact.permission_to_send = parsed["permission"]
-        if parsed["permission"] == "unsubscribed":
-            contact.opt_out_date = now
+    permission = parsed["permission"]
+    if permission and permission != contact.permission_to_send:
+        if permission == "unsubscribed":
+            unsubscribe(state, contact, "Account")
+        elif contact.permission_to_send != "unsubscribed":
+            contact.permission_to_send = permission
+        elif account_may_resubscribe(contact):
+            opt_back_in(state, contact, permission)
     if parsed["sms"] and not contact.sms_number:
         contact.sms_number = parsed["sms"]
         state.index_contact(contact)
@@ -224,6 +238,6 @@ def apply_contact_body(state: SandboxState, contact: Contact, parsed: dict[str, 
             for part in ADDRESS_PARTS:
                 contact.fields.pop(prefix + part, None)
         contact.fields.update(parsed["addresses"])
-    if "list_ids" in parsed:
+    if "list_ids" in parsed and contact.permission_to_send != "unsubscribed":
         contact.list_ids = list(parsed["list_ids"])
     contact.updated_at = now

@@ -1,4 +1,7 @@
-"""``/v3/contacts``: list with filters, create, sign-up-form upsert, get, replace, delete, and counts."""
+"""``/v3/contacts``: list with filters, create, sign-up-form upsert, resubscribe, get, replace, delete, counts.
+
+Subscription rules (opt-out, re-opt-in, 50 lists) live in :mod:`cc_provider.sandbox.subscriptions`.
+"""
 
 from __future__ import annotations
 
@@ -22,6 +25,7 @@ from cc_provider.sandbox.imports import is_valid_email, row_problem
 from cc_provider.sandbox.models import Contact
 from cc_provider.sandbox.paging import next_links, page_request, query_bool, query_csv, take_page
 from cc_provider.sandbox.store import SandboxState
+from cc_provider.sandbox.subscriptions import MAX_LISTS_PER_CONTACT, opt_back_in
 
 router = api_router()
 
@@ -74,7 +78,8 @@ async def get_contacts(request: Request) -> dict[str, Any]:
     with state.lock:
         matches = [contact for contact in state.contacts.values() if _matches(contact, filters)]
         page, next_after = take_page(matches, lambda contact: contact.seq, after, limit)
-        body: dict[str, Any] = {"contacts": [contact_to_json(contact, filters["include"]) for contact in page]}
+        style = state.config.timestamp_style
+        body: dict[str, Any] = {"contacts": [contact_to_json(c, style, filters["include"]) for c in page]}
     if filters["include_count"]:
         body["contacts_count"] = len(matches)
     body.update(next_links("/v3/contacts", filters, next_after, limit))
@@ -111,7 +116,8 @@ async def create_contact(request: Request) -> JSONResponse:
         source = parsed["source"]
         contact = state.add_contact(None, create_source=source, update_source=source, opt_in_source=source)
         apply_contact_body(state, contact, parsed, replace=False)
-        return JSONResponse(contact_to_json(contact, _supplied_includes(parsed)), status_code=201)
+        body = contact_to_json(contact, state.config.timestamp_style, _supplied_includes(parsed))
+        return JSONResponse(body, status_code=201)
 
 
 def _contact(state: SandboxState, contact_id: str) -> Contact:
@@ -146,7 +152,10 @@ async def contact_counts(request: Request) -> dict[str, int]:
 
 @router.post("/contacts/sign_up_form")
 async def sign_up_form(request: Request) -> JSONResponse:
-    """Create (201) or update (200) a contact by email; lists and custom fields are added, deleted contacts revived."""
+    """Create (201) or update (200) a contact by email, as the contact itself: it opts (back) in.
+
+    Lists and custom fields are added, deleted contacts revived; past 50 lists in all it is 400 (S1, S12).
+    """
     body = json_body(await request.body(), request.headers.get("content-type"))
     if not isinstance(body, dict):
         raise SandboxError.validation("The request body must be a JSON object.")
@@ -154,7 +163,7 @@ async def sign_up_form(request: Request) -> JSONResponse:
     if not isinstance(email, str) or len(email) > 50 or not is_valid_email(email):
         raise SandboxError.validation("email_address is required and must be a valid address of at most 50 characters.")
     list_ids = body.get("list_memberships")
-    if not isinstance(list_ids, list) or not 1 <= len(list_ids) <= 50:
+    if not isinstance(list_ids, list) or not 1 <= len(list_ids) <= MAX_LISTS_PER_CONTACT:
         raise SandboxError.validation("list_memberships is required: 1 to 50 list ids.")
     fields = {name: body[name] for name in PERSON_FIELDS if body.get(name) is not None}
     if isinstance(body.get("phone_number"), str):
@@ -172,6 +181,12 @@ async def sign_up_form(request: Request) -> JSONResponse:
                 raise SandboxError.validation("custom_fields must name existing custom fields.")
             custom[item["custom_field_id"]] = str(item.get("value", ""))
         contact = state.contact_by_email(email)
+        current = contact.list_ids if contact is not None else []
+        new_lists = [list_id for list_id in dict.fromkeys(list_ids) if list_id not in current]
+        if len(current) + len(new_lists) > MAX_LISTS_PER_CONTACT:
+            raise SandboxError.validation(
+                f"A contact can be a member of up to {MAX_LISTS_PER_CONTACT} lists; this one is on {len(current)}."
+            )
         created = contact is None
         if contact is None:
             contact = state.add_contact(
@@ -179,11 +194,37 @@ async def sign_up_form(request: Request) -> JSONResponse:
             )
         contact.fields.update(fields)
         contact.custom_fields.update(custom)
-        contact.list_ids.extend(list_id for list_id in dict.fromkeys(list_ids) if list_id not in contact.list_ids)
+        if contact.permission_to_send == "unsubscribed":  # the contact opts back in through a sign-up form
+            opt_back_in(state, contact, "explicit")
+        contact.list_ids.extend(new_lists)
         contact.permission_to_send, contact.deleted_at, contact.update_source = "explicit", None, "Contact"
         contact.updated_at = state.clock()
         result = {"contact_id": contact.contact_id, "action": "created" if created else "updated"}
     return JSONResponse(result, status_code=201 if created else 200)
+
+
+@router.put("/contacts/resubscribe/{contact_id}")
+async def resubscribe_contact(contact_id: str, request: Request) -> Response:
+    """Send an unsubscribed contact a resubscribe email (once per opt-out; else 409).
+
+    The contact is "not resubscribed until after you receive their confirmation" (S1); then it joins
+    ``list_ids``. In the sandbox the contact confirms with ``POST /__sandbox__/contacts/{id}/confirm_resubscribe``.
+    """
+    body = json_body(await request.body(), request.headers.get("content-type"))
+    list_ids = body.get("list_ids") if isinstance(body, dict) else None
+    if not isinstance(list_ids, list) or not list_ids or not all(isinstance(v, str) for v in list_ids):
+        raise SandboxError.validation("list_ids is required: an array of list ids.")
+    state = get_state(request)
+    with state.lock:
+        contact = _contact(state, contact_id)
+        if any(state.live_list(list_id) is None for list_id in list_ids):
+            raise SandboxError.validation("list_ids contains an unknown list id.")
+        if contact.permission_to_send != "unsubscribed":
+            raise SandboxError.validation("Only an unsubscribed contact can be sent a resubscribe email.")
+        if contact.resubscribe_list_ids is not None:
+            raise SandboxError.api(409, CONFLICT, "A resubscribe email was already sent to this contact.")
+        contact.resubscribe_list_ids = list(dict.fromkeys(list_ids))
+    return Response(status_code=200)
 
 
 @router.get("/contacts/{contact_id}")
@@ -192,7 +233,7 @@ async def get_contact(contact_id: str, request: Request) -> dict[str, Any]:
     includes = query_csv(request, "include", allowed=INCLUDES)
     state = get_state(request)
     with state.lock:
-        return contact_to_json(_contact(state, contact_id), includes)
+        return contact_to_json(_contact(state, contact_id), state.config.timestamp_style, includes)
 
 
 @router.put("/contacts/{contact_id}")
@@ -208,7 +249,7 @@ async def replace_contact(contact_id: str, request: Request) -> dict[str, Any]:
             raise _email_conflict(other)
         apply_contact_body(state, contact, parsed, replace=True)
         contact.update_source, contact.deleted_at = parsed["source"], None
-        return contact_to_json(contact, _supplied_includes(parsed))
+        return contact_to_json(contact, state.config.timestamp_style, _supplied_includes(parsed))
 
 
 @router.delete("/contacts/{contact_id}", status_code=204)

@@ -13,7 +13,7 @@ from fastapi.responses import JSONResponse
 from cc_provider.sandbox.body import json_body
 from cc_provider.sandbox.deps import api_router, get_state
 from cc_provider.sandbox.errors import CONFLICT, SandboxError
-from cc_provider.sandbox.models import CustomField, iso, new_id
+from cc_provider.sandbox.models import CustomField, new_id, stamp
 from cc_provider.sandbox.paging import next_links, page_request, take_page
 from cc_provider.sandbox.store import SandboxState
 
@@ -34,8 +34,8 @@ SELECT_TYPES = ("single_select", "multi_select")
 LABEL_MAX_LENGTH = 50
 
 
-def field_to_json(cf: CustomField) -> dict[str, Any]:
-    """Render a ``CustomField``."""
+def field_to_json(cf: CustomField, style: str) -> dict[str, Any]:
+    """Render a ``CustomField`` (``style``: ``timestamp_style``)."""
     body: dict[str, Any] = {"custom_field_id": cf.custom_field_id, "label": cf.label, "name": cf.name, "type": cf.type}
     if cf.metadata is not None:
         body["metadata"] = cf.metadata
@@ -43,8 +43,9 @@ def field_to_json(cf: CustomField) -> dict[str, Any]:
         body["version"] = cf.version
     if cf.choices:
         body["choices"] = [{"custom_field_id": cf.custom_field_id, **choice} for choice in cf.choices]
-    body["updated_at"] = iso(cf.updated_at)
-    body["created_at"] = iso(cf.created_at)
+    # The spec's CustomField examples: updated_at with milliseconds and Z, created_at with -05:00.
+    body["updated_at"] = stamp(cf.updated_at, style, "millis_z")
+    body["created_at"] = stamp(cf.created_at, style, "offset")
     return body
 
 
@@ -105,7 +106,7 @@ async def create_field(request: Request) -> JSONResponse:
             _choices(body, field_type), metadata, version,
         )  # fmt: skip
         state.custom_fields[cf.custom_field_id] = cf
-        return JSONResponse(field_to_json(cf), status_code=201)
+        return JSONResponse(field_to_json(cf, state.config.timestamp_style), status_code=201)
 
 
 @router.get("/contact_custom_fields")
@@ -115,7 +116,7 @@ async def get_fields(request: Request) -> dict[str, Any]:
     state = get_state(request)
     with state.lock:
         page, next_after = take_page(list(state.custom_fields.values()), lambda cf: cf.seq, after, limit)
-        body: dict[str, Any] = {"custom_fields": [field_to_json(cf) for cf in page]}
+        body: dict[str, Any] = {"custom_fields": [field_to_json(cf, state.config.timestamp_style) for cf in page]}
     body.update(next_links("/v3/contact_custom_fields", {}, next_after, limit))
     return body
 
@@ -132,7 +133,7 @@ async def get_field(custom_field_id: str, request: Request) -> dict[str, Any]:
     """Return one custom field."""
     state = get_state(request)
     with state.lock:
-        return field_to_json(_field(state, custom_field_id))
+        return field_to_json(_field(state, custom_field_id), state.config.timestamp_style)
 
 
 @router.put("/contact_custom_fields/{custom_field_id}")
@@ -146,7 +147,7 @@ async def replace_field(custom_field_id: str, request: Request) -> dict[str, Any
         cf.name = cf.label.replace(" ", "_")
         cf.choices = _choices(body, cf.type)
         cf.updated_at = state.clock()
-        return field_to_json(cf)
+        return field_to_json(cf, state.config.timestamp_style)
 
 
 @router.delete("/contact_custom_fields/{custom_field_id}", status_code=204)

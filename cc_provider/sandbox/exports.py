@@ -19,7 +19,7 @@ from cc_provider.sandbox.body import json_body
 from cc_provider.sandbox.bulk import existing_contacts, existing_lists, ids_field, members_of
 from cc_provider.sandbox.deps import api_router, get_state
 from cc_provider.sandbox.errors import SandboxError
-from cc_provider.sandbox.models import Activity, Contact, iso
+from cc_provider.sandbox.models import Activity, Contact, stamp
 from cc_provider.sandbox.progress import register
 from cc_provider.sandbox.store import SandboxState
 
@@ -101,7 +101,7 @@ async def contact_exports(request: Request) -> JSONResponse:
     with state.lock:
         items, fields = _choose_contacts(state, body), _fields(state, body)
         activity = state.new_activity("contact_exports", items=items, options={"fields": fields})
-        return JSONResponse(activity_to_json(activity), status_code=201)
+        return JSONResponse(activity_to_json(activity, state.config), status_code=201)
 
 
 @router.get("/contact_exports/{file_export_id}")
@@ -117,16 +117,19 @@ async def download(file_export_id: str, request: Request) -> Response:
 
 def _value(state: SandboxState, contact: Contact, name: str) -> str:
     unsubscribed = contact.permission_to_send == "unsubscribed"
+    style = state.config.timestamp_style  # the same forms as the contact's JSON
     values: dict[str, Any] = {
         "email_address": contact.email,
         "email_permission_to_send": contact.permission_to_send,
         "email_optin_source": contact.opt_in_source,
-        "email_optin_date": iso(contact.opt_in_date or contact.created_at),
-        "email_optout_source": "Contact" if unsubscribed else None,
-        "email_optout_date": iso(contact.opt_out_date or contact.updated_at) if unsubscribed else None,
+        "email_optin_date": stamp(contact.opt_in_date or contact.created_at, style, "millis_z"),
+        "email_optout_source": (contact.opt_out_source or "Contact") if unsubscribed else None,
+        "email_optout_date": (
+            stamp(contact.opt_out_date or contact.updated_at, style, "millis_z") if unsubscribed else None
+        ),
         "email_optout_reason": None,
-        "created_at": iso(contact.created_at),
-        "updated_at": iso(contact.updated_at),
+        "created_at": stamp(contact.created_at, style, "offset"),
+        "updated_at": stamp(contact.updated_at, style, "offset"),
     }
     if name.startswith("cf:"):
         cf = state.custom_field_named(name[3:])

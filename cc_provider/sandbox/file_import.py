@@ -95,12 +95,18 @@ async def contacts_file_import(request: Request) -> JSONResponse:
             header_rows=1,
         )
         record_truncation(state, activity, dropped)
-        body = activity_to_json(activity)
+        body = activity_to_json(activity, state.config)
     return JSONResponse(body, status_code=201)
 
 
 def _records(text: str) -> list[list[str]]:
     return [record for record in csv.reader(io.StringIO(text, newline="")) if any(v.strip() for v in record)]
+
+
+def _column_name(header: str) -> str:
+    """Normalise a header: standard columns ignore case; ``cf:<name>`` keeps the name's case (S16)."""
+    name = header.strip()
+    return "cf:" + name[3:] if name.lower().startswith("cf:") else name.lower()
 
 
 def parse_csv(state: SandboxState, raw: bytes) -> tuple[list[ImportRow], int]:
@@ -114,19 +120,25 @@ def parse_csv(state: SandboxState, raw: bytes) -> tuple[list[ImportRow], int]:
     records = _records(text)
     if not records:
         raise SandboxError.validation("The file is empty; it needs a header line and contacts.")
-    header = [name.strip().lower() for name in records[0]]
+    header = [_column_name(name) for name in records[0]]
     unknown = [name for name in header if name not in CSV_COLUMNS and not name.startswith("cf:")]
-    if unknown:
+    if unknown and state.config.unknown_csv_headers == "reject":  # V3 unknown; V2 ignored them (seed 000)
         raise SandboxError.validation(f"The file has an unsupported column header '{unknown[0]}'.")
-    if len(set(header)) != len(header):
+    known = [name for name in header if name not in unknown]
+    if len(set(known)) != len(known):
         raise SandboxError.validation("The file repeats a column header.")
     if "email" not in header and "sms_number" not in header:
         raise SandboxError.validation("The file needs an email or an sms_number column.")
-    check_custom_columns(state, dict.fromkeys(header), "The file header")
+    check_custom_columns(state, dict.fromkeys(known), "The file header")
     contacts = records[1 : state.config.import_max_contacts]  # 40,000 lines including the header
     rows = [
         ImportRow(
-            number + 2, {name: value.strip() for name, value in zip(header, record, strict=False) if value.strip()}
+            number + 2,
+            {
+                name: value.strip()
+                for name, value in zip(header, record, strict=False)
+                if value.strip() and name not in unknown
+            },
         )
         for number, record in enumerate(contacts)
     ]

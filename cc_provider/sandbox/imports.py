@@ -2,24 +2,32 @@
 
 Rows are applied to the account as the activity advances (see :mod:`cc_provider.sandbox.progress`):
 upsert by email (or SMS number), only the supplied fields change, unsubscribed contacts are not added to
-lists, invalid rows are counted with a ``Line N: ...`` message. For JSON imports line numbers are
-1-based positions in ``import_data``; CSV imports (:mod:`cc_provider.sandbox.file_import`) use file lines.
+lists (:mod:`cc_provider.sandbox.subscriptions`). A bad row counts once, by the spec's definitions
+(S1 ``ActivityImport.status``): in ``correctable_count`` (invalid email format, birthday or anniversary
+format error, no email or SMS number) or else in ``error_count``. Row messages (``Line N: reason``; JSON
+line numbers are 1-based positions in ``import_data``, CSV ones file lines) are shown as
+``activity_errors_style`` says.
 """
 
 from __future__ import annotations
 
 import json
 import re
+from dataclasses import dataclass
 from typing import Any
 
 from cc_provider.sandbox.errors import SandboxError
 from cc_provider.sandbox.models import Activity, Contact, ImportRow
 from cc_provider.sandbox.progress import register
 from cc_provider.sandbox.store import SandboxState
+from cc_provider.sandbox.subscriptions import join_lists
 
 MAX_LIST_IDS = 50
 MAX_CUSTOM_FIELDS = 25
+#: A contact's address: ``EmailAddress.address`` ``maxLength: 80`` (S1). The CSV import states no other limit.
 EMAIL_MAX_LENGTH = 80
+#: ``JsonImportContact.email`` ``maxLength: 50`` (S1).
+JSON_EMAIL_MAX_LENGTH = 50
 SMS_PERMISSIONS = ("explicit", "not_set")
 
 _ADDRESS_PARTS = ("street", "street2", "city", "state", "zip", "country")
@@ -50,7 +58,11 @@ _DATE = re.compile(r"^(\d{1,2})[/-](\d{1,2})[/-](\d{4})$|^(\d{4})[/-](\d{1,2})[/
 
 def is_valid_email(value: str) -> bool:
     """Check the sandbox's email rule: one ``@``, a local part, a dotted domain, no spaces, <= 80 chars."""
-    if len(value) > EMAIL_MAX_LENGTH or any(ch.isspace() for ch in value) or value.count("@") != 1:
+    return len(value) <= EMAIL_MAX_LENGTH and _email_format_ok(value)
+
+
+def _email_format_ok(value: str) -> bool:
+    if any(ch.isspace() for ch in value) or value.count("@") != 1:
         return False
     local, domain = value.split("@")
     return bool(local) and "." in domain
@@ -175,30 +187,55 @@ def _check_item(index: int, item: Any) -> dict[str, Any]:
     return data
 
 
-def row_problem(data: dict[str, Any]) -> str | None:
-    """Return why a row cannot be imported (a correctable error), or ``None`` when it is valid."""
+@dataclass(frozen=True)
+class RowProblem:
+    """Why a row cannot be imported as it is; ``bad_dates`` names the date keys when they are all that is wrong."""
+
+    reason: str
+    correctable: bool
+    bad_dates: tuple[str, ...] = ()
+
+
+def find_problem(data: dict[str, Any], email_max_length: int = EMAIL_MAX_LENGTH) -> RowProblem | None:
+    """Return the first problem of a row (non-date problems first), or ``None`` when it is valid."""
     email, sms = data.get("email"), data.get("sms_number")
     if not email and not sms:
-        return "Missing email address or SMS number"
-    if email and not is_valid_email(str(email)):
-        return f"Invalid email address '{email}'"
+        return RowProblem("Missing email address or SMS number", correctable=True)
+    if email and not _email_format_ok(str(email)):
+        return RowProblem(f"Invalid email address '{email}'", correctable=True)
+    if email and len(str(email)) > email_max_length:
+        return RowProblem(f"email is longer than {email_max_length} characters", correctable=False)
     if sms and not _SMS.match(str(sms)):
-        return f"Invalid SMS number '{sms}'"
+        return RowProblem(f"Invalid SMS number '{sms}'", correctable=False)
+    for key, max_length in PROFILE_FIELDS.items():
+        if max_length is not None and len(str(data.get(key, ""))) > max_length:
+            return RowProblem(f"{key} is longer than {max_length} characters", correctable=False)
+    custom = [key for key in data if key.startswith("cf:")]
+    if len(custom) > MAX_CUSTOM_FIELDS:
+        return RowProblem(f"More than {MAX_CUSTOM_FIELDS} custom fields", correctable=False)
+    if any(len(str(data[key])) > 255 for key in custom):
+        return RowProblem("Custom field value is longer than 255 characters", correctable=False)
+    return _date_problem(data)
+
+
+def _date_problem(data: dict[str, Any]) -> RowProblem | None:
+    reasons: list[str] = []
+    bad: tuple[str, ...] = ()
     if "birthday_month" in data or "birthday_day" in data:
         month, day = _as_int(data.get("birthday_month")), _as_int(data.get("birthday_day"))
         if month is None or day is None or not 1 <= month <= 12 or not 1 <= day <= 31:
-            return "Invalid birthday"
+            reasons.append("Invalid birthday")
+            bad += tuple(key for key in ("birthday_month", "birthday_day") if key in data)
     if "anniversary" in data and not _valid_date(str(data["anniversary"])):
-        return f"Invalid anniversary '{data['anniversary']}'"
-    for key, max_length in PROFILE_FIELDS.items():
-        if max_length is not None and len(str(data.get(key, ""))) > max_length:
-            return f"{key} is longer than {max_length} characters"
-    custom = [key for key in data if key.startswith("cf:")]
-    if len(custom) > MAX_CUSTOM_FIELDS:
-        return f"More than {MAX_CUSTOM_FIELDS} custom fields"
-    if any(len(str(data[key])) > 255 for key in custom):
-        return "Custom field value is longer than 255 characters"
-    return None
+        reasons.append(f"Invalid anniversary '{data['anniversary']}'")
+        bad += ("anniversary",)
+    return RowProblem(reasons[0], correctable=True, bad_dates=bad) if reasons else None
+
+
+def row_problem(data: dict[str, Any]) -> str | None:
+    """Return why a single contact's fields are invalid (for the one-contact endpoints), or ``None``."""
+    problem = find_problem(data)
+    return problem.reason if problem is not None else None
 
 
 def _as_int(value: Any) -> int | None:
@@ -218,14 +255,25 @@ def _valid_date(value: str) -> bool:
 
 
 def apply_row(state: SandboxState, activity: Activity, row: ImportRow) -> None:
-    """Process one import row: count an error, or upsert the contact and add its list memberships."""
-    problem = row_problem(row.data)
-    if problem is not None:
-        activity.error_count += 1
-        activity.correctable_count += 1
-        activity.errors.append(f"Line {row.line}: {problem}")
-        return
+    """Process one import row: count a problem once, upsert the contact, add its list memberships."""
+    email_limit = JSON_EMAIL_MAX_LENGTH if activity.kind == "contacts_json_import" else EMAIL_MAX_LENGTH
     data = row.data
+    problem = find_problem(data, email_limit)
+    if problem is None and str(data.get("email") or "").lower() in state.flagged_emails:
+        # An address flagged for signup abuse is rejected as invalid for 48 hours (S27): a row the
+        # client's own checks pass, and that only the API rejects.
+        problem = RowProblem(f"Invalid email address '{data['email']}'", correctable=True)
+    if problem is not None:
+        if problem.correctable:
+            activity.correctable_count += 1
+        else:
+            activity.error_count += 1
+        activity.row_errors.append(f"Line {row.line}: {problem.reason}")
+        if not (problem.bad_dates and state.config.bad_date_handling == "drop_field"):
+            activity.rejected += 1
+            return
+        data = {key: value for key, value in data.items() if key not in problem.bad_dates}
+        activity.fields_dropped += 1
     email = str(data["email"]) if data.get("email") else None
     sms = re.sub(r"\D", "", str(data["sms_number"])) if data.get("sms_number") else None
     contact = state.contact_by_email(email) if email else state.contact_by_sms(sms or "")
@@ -240,13 +288,17 @@ def apply_row(state: SandboxState, activity: Activity, row: ImportRow) -> None:
         custom_field = state.custom_field_named(key[3:]) if key.startswith("cf:") else None
         if custom_field is not None:
             contact.custom_fields[custom_field.custom_field_id] = str(value)
-    activity.person_count += 1
+    activity.imported += 1
     if contact.permission_to_send == "unsubscribed":
         activity.cannot_add_to_list_count += 1
         return
-    for list_id in activity.list_ids:
-        if list_id not in contact.list_ids and list_id in state.lists:
-            contact.list_ids.append(list_id)
+    if join_lists(state, contact, activity.list_ids):
+        # A contact is on at most 50 lists (S1, S12). The spec does not say how an import reports it:
+        # a non-correctable error, unless the row already counted as correctable (a row counts once).
+        activity.list_full += 1
+        if problem is None:
+            activity.error_count += 1
+        activity.row_errors.append(f"Line {row.line}: The contact is already a member of 50 lists")
 
 
 def _touch(state: SandboxState, contact: Contact, sms: str | None) -> None:

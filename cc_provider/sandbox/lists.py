@@ -11,7 +11,7 @@ from cc_provider.sandbox.activities import activity_to_json
 from cc_provider.sandbox.body import json_body
 from cc_provider.sandbox.deps import api_router, get_state
 from cc_provider.sandbox.errors import SandboxError
-from cc_provider.sandbox.models import ContactList, iso
+from cc_provider.sandbox.models import ContactList, stamp
 from cc_provider.sandbox.paging import next_links, page_request, query_bool, query_csv, take_page
 
 router = api_router()
@@ -22,16 +22,17 @@ NAME_MAX_LENGTH = 255
 DESCRIPTION_MAX_LENGTH = 255
 
 
-def list_to_json(lst: ContactList, membership_count: int | None = None) -> dict[str, Any]:
-    """Render a ``ContactList``; ``membership_count`` only when it was asked for."""
+def list_to_json(lst: ContactList, style: str, membership_count: int | None = None) -> dict[str, Any]:
+    """Render a ``ContactList`` (``style``: ``timestamp_style``); ``membership_count`` only when asked for."""
     body: dict[str, Any] = {"list_id": lst.list_id, "name": lst.name}
     if lst.description is not None:
         body["description"] = lst.description
     body["favorite"] = lst.favorite
-    body["created_at"] = iso(lst.created_at)
-    body["updated_at"] = iso(lst.updated_at)
+    # The spec's ContactList examples: created_at with milliseconds and Z, updated_at/deleted_at with -05:00.
+    body["created_at"] = stamp(lst.created_at, style, "millis_z")
+    body["updated_at"] = stamp(lst.updated_at, style, "offset")
     if lst.deleted_at is not None:
-        body["deleted_at"] = iso(lst.deleted_at)
+        body["deleted_at"] = stamp(lst.deleted_at, style, "offset")
     if membership_count is not None:
         body["membership_count"] = membership_count
     return body
@@ -59,8 +60,9 @@ def _list_input(body: object) -> tuple[str, str | None, bool]:
 async def create_list(request: Request) -> JSONResponse:
     """Create a list; the name must be unique (409) and at most 255 characters."""
     name, description, favorite = _list_input(json_body(await request.body(), request.headers.get("content-type")))
-    lst = get_state(request).create_list(name, description, favorite)
-    return JSONResponse(list_to_json(lst), status_code=201)
+    state = get_state(request)
+    lst = state.create_list(name, description, favorite)
+    return JSONResponse(list_to_json(lst, state.config.timestamp_style), status_code=201)
 
 
 def _list_filters(request: Request) -> dict[str, Any]:
@@ -90,14 +92,15 @@ async def get_lists(request: Request) -> dict[str, Any]:
         matches = [
             lst
             for lst in state.lists.values()
-            if _status_matches(lst, filters["status"]) and (filters["name"] is None or lst.name == filters["name"])
+            if _status_matches(lst, filters["status"])
+            and (filters["name"] is None or state.list_names_match(lst.name, filters["name"]))
         ]
         page, next_after = take_page(matches, lambda lst: lst.seq, after, limit)
-        counts = None
+        style, counts = state.config.timestamp_style, None
         if filters["include_membership_count"]:
             counts = state.membership_counts(active_only=filters["include_membership_count"] == "active")
         body: dict[str, Any] = {
-            "lists": [list_to_json(lst, None if counts is None else counts[lst.list_id]) for lst in page]
+            "lists": [list_to_json(lst, style, None if counts is None else counts[lst.list_id]) for lst in page]
         }
     if filters["include_count"]:
         body["lists_count"] = len(matches)
@@ -119,7 +122,7 @@ async def get_list(list_id: str, request: Request) -> dict[str, Any]:
         count = None
         if membership:
             count = state.membership_counts(active_only=membership == "active")[list_id]
-        return list_to_json(lst, count)
+        return list_to_json(lst, state.config.timestamp_style, count)
 
 
 @router.put("/contact_lists/{list_id}")
@@ -135,7 +138,7 @@ async def replace_list(list_id: str, request: Request) -> dict[str, Any]:
         if existing is not None:
             raise state.list_conflict(name, existing)
         lst.name, lst.description, lst.favorite, lst.updated_at = name, description, favorite, state.clock()
-        return list_to_json(lst)
+        return list_to_json(lst, state.config.timestamp_style)
 
 
 @router.delete("/contact_lists/{list_id}", status_code=202)
@@ -148,6 +151,6 @@ async def delete_list(list_id: str, request: Request) -> JSONResponse:
             raise SandboxError.not_found("Resource not found for the list_id provided.")
         activity = state.new_activity("list_delete", items=[list_id], list_ids=[list_id])
         lst.deleted_at = lst.updated_at = state.clock()
-        body = activity_to_json(activity, shape="list_delete_202")
+        body = activity_to_json(activity, state.config, shape="list_delete_202")
     href = body["_links"]["self"]["href"]
     return JSONResponse(body, status_code=202, headers={"Location": href})

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 #: ``Contact.permission_to_send`` values (the real API's ``email_address.permission_to_send``).
@@ -23,6 +23,26 @@ def new_id() -> str:
 def iso(epoch: float) -> str:
     """Format a wall-clock epoch as ISO-8601 UTC with a ``Z`` suffix, e.g. ``2026-11-22T17:21:51Z``."""
     return datetime.fromtimestamp(epoch, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+#: The offset of the API's offset timestamps (seed 002: ``2018-02-23T13:38:28-05:00``; CC is in US Eastern).
+API_OFFSET = timezone(timedelta(hours=-5))
+
+
+def stamp(epoch: float, style: str, spec_form: str) -> str:
+    """Render a timestamp in ``timestamp_style`` ``style``; ``"spec"`` uses the field's ``spec_form``.
+
+    Forms: ``millis_z`` (``2016-01-23T13:48:44.108Z``, the spec's examples), ``offset``
+    (``2018-02-23T13:38:28-05:00``, seed 002 and the spec's contact examples), ``seconds_z``
+    (``2016-01-23T13:48:44Z``).
+    """
+    form = spec_form if style == "spec" else style
+    if form == "offset":
+        return datetime.fromtimestamp(epoch, tz=API_OFFSET).isoformat(timespec="seconds")
+    moment = datetime.fromtimestamp(epoch, tz=timezone.utc)
+    if form == "millis_z":
+        return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 # -- OAuth -----------------------------------------------------------------------------------------
@@ -142,6 +162,8 @@ class Contact:
     list_ids: list[str] = field(default_factory=list)
     deleted_at: float | None = None
     opt_out_date: float | None = None
+    opt_out_source: str | None = None  # "Account" or "Contact" while unsubscribed (S1 EmailAddress)
+    resubscribe_list_ids: list[str] | None = None  # a resubscribe email was sent and awaits the contact
 
     @property
     def status(self) -> str:
@@ -181,11 +203,15 @@ class Activity:
     started_at: float | None = None
     completed_at: float | None = None
     processed: int = 0
-    person_count: int = 0
-    error_count: int = 0
-    correctable_count: int = 0
+    imported: int = 0  # import rows upserted into the account
+    error_count: int = 0  # non-correctable row errors (S1)
+    correctable_count: int = 0  # bad email, birthday or anniversary, no email or SMS number (S1)
     cannot_add_to_list_count: int = 0
-    errors: list[str] = field(default_factory=list)
+    rejected: int = 0  # import rows not imported
+    fields_dropped: int = 0  # import rows imported without a bad birthday or anniversary
+    list_full: int = 0  # import rows whose contact already was on 50 lists
+    row_errors: list[str] = field(default_factory=list)  # "Line N: reason", shown per activity_errors_style
+    errors: list[str] = field(default_factory=list)  # about the whole activity (faults, admin calls)
     dropped: int = 0
     seq: int = 0
     items: list[str] = field(default_factory=list)

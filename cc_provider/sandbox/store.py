@@ -77,6 +77,8 @@ class SandboxState:
         self.activities: dict[str, Activity] = {}
         self.faults: list[Fault] = []
         self.activity_faults: list[ActivityFault] = []
+        #: lower-cased addresses flagged for signup abuse: imports reject them as invalid (S27)
+        self.flagged_emails: set[str] = set()
         self.stats = Stats()
         self.limits = Limits()
         self._by_email: dict[str, str] = {}
@@ -118,6 +120,7 @@ class SandboxState:
             self.device_codes.clear()
             self.faults.clear()
             self.activity_faults.clear()
+            self.flagged_emails.clear()
             self._by_email.clear()
             self._by_sms.clear()
             self.stats = Stats()
@@ -201,12 +204,18 @@ class SandboxState:
 
     # -- lists -----------------------------------------------------------------------------------
 
+    def list_names_match(self, name: str, other: str) -> bool:
+        """Compare list names as ``list_name_case`` says (S12 wants them unique; the case rule is unknown)."""
+        if self.config.list_name_case == "insensitive":
+            return name.casefold() == other.casefold()
+        return name == other
+
     def live_list_named(self, name: str, *, other_than: str | None = None) -> ContactList | None:
         return next(
             (
                 lst
                 for lst in self.lists.values()
-                if lst.deleted_at is None and lst.name == name and lst.list_id != other_than
+                if lst.deleted_at is None and self.list_names_match(lst.name, name) and lst.list_id != other_than
             ),
             None,
         )
@@ -218,7 +227,7 @@ class SandboxState:
         )
 
     def create_list(self, name: str, description: str | None, favorite: bool) -> ContactList:
-        """Create a list; 409 for a name in use (exact match), 400 past the account's list limit."""
+        """Create a list; 409 for a name in use (see ``list_name_case``), 400 past the account's list limit."""
         with self.lock:
             existing = self.live_list_named(name)
             if existing is not None:
@@ -296,7 +305,8 @@ class SandboxState:
             if queued >= self.config.max_queued_activities:
                 limit = f"{self.config.max_queued_activities:,}"
                 message = f"Too many requests. You exceeded {limit} queued activities for this user account."
-                raise SandboxError(429, error_object("throttled", message))
+                # The message is the spec's; its error_key is not documented (a switch).
+                raise SandboxError(429, error_object(self.config.queue_full_error_key, message))
             now = self.clock()
             activity = Activity(
                 activity_id=new_id(),

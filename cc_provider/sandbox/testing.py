@@ -6,6 +6,11 @@ Enable with ``pytest_plugins = ["cc_provider.sandbox.testing"]`` in the top-leve
   (turn them on in a test with ``patch_config(server, rate_limit_per_second=4, ...)``).
 - ``cc_sandbox_reset``: the same server, reset (data, stats, faults, settings) before the test.
 - ``cc_sandbox_connection``: also sets ``AIRFLOW_CONN_CONSTANT_CONTACT_DEFAULT`` for the test.
+- ``cc_behaviour_profile``: the reset sandbox under each of :data:`BEHAVIOUR_PROFILES` in turn (a
+  parametrized fixture; its value is the profile's name).
+
+The session sandbox starts with the behaviour profile named by ``--cc-sandbox-profile`` or the
+``CC_SANDBOX_PROFILE`` environment variable (default ``documented``); a reset restores it.
 
 The helpers talk to the admin API with the standard library only; nothing here imports Airflow.
 """
@@ -13,16 +18,20 @@ The helpers talk to the admin API with the standard library only; nothing here i
 from __future__ import annotations
 
 import json
+import os
 import urllib.request
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
+from cc_provider.sandbox.behaviour import BEHAVIOUR_PROFILES, profile_settings
 from cc_provider.sandbox.config import SandboxConfig
 from cc_provider.sandbox.server import SandboxServer, airflow_connection, airflow_connection_json
 
 CONNECTION_ENV = "AIRFLOW_CONN_CONSTANT_CONTACT_DEFAULT"
+PROFILE_ENV = "CC_SANDBOX_PROFILE"
+DEFAULT_PROFILE = "documented"
 
 #: Settings of the session sandbox: activities start after 50 ms and process 50,000 rows a second;
 #: no per-second limits and no daily quota, so tests may send bursts.
@@ -76,6 +85,19 @@ def patch_config(server: SandboxServer, **changes: Any) -> dict[str, Any]:
     return result
 
 
+def set_behaviour(server: SandboxServer, profile: str | dict[str, Any]) -> dict[str, Any]:
+    """Apply a behaviour profile (a name in :data:`BEHAVIOUR_PROFILES`, or a dict of switch settings).
+
+    Return the settings now in force; a reset restores the start-up profile.
+    """
+    return patch_config(server, **profile_settings(profile))
+
+
+def flag_emails(server: SandboxServer, *emails: str) -> list[str]:
+    """Flag addresses for signup abuse: the API then rejects them in imports, as invalid (S27)."""
+    return list(admin_call(server, "POST", "flagged_emails", {"emails": list(emails)})["flagged"])
+
+
 def set_activity_state(server: SandboxServer, activity_id: str, state: str, errors: list[str] | None = None) -> Any:
     """Put an activity in ``state`` now (``failed``, ``cancelled``, ``timed_out``, ``processing``: stuck, ...)."""
     return admin_call(server, "POST", f"activities/{activity_id}", {"state": state, "errors": errors or []})
@@ -105,10 +127,31 @@ def register_client(server: SandboxServer, client_id: str, **options: Any) -> di
     return result
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    """Add ``--cc-sandbox-profile NAME``: the behaviour profile of the session sandbox."""
+    parser.addoption(
+        "--cc-sandbox-profile",
+        choices=tuple(BEHAVIOUR_PROFILES),
+        default=None,
+        help=f"behaviour profile of the session sandbox (default: ${PROFILE_ENV}, else {DEFAULT_PROFILE})",
+    )
+
+
+def session_profile(config: pytest.Config) -> str:
+    """Return the session sandbox's profile: ``--cc-sandbox-profile``, ``$CC_SANDBOX_PROFILE``, or ``documented``."""
+    name = config.getoption("cc_sandbox_profile", default=None) or os.environ.get(PROFILE_ENV) or DEFAULT_PROFILE
+    if name not in BEHAVIOUR_PROFILES:
+        raise pytest.UsageError(
+            f"{PROFILE_ENV}={name!r} is not a behaviour profile; use one of {', '.join(BEHAVIOUR_PROFILES)}."
+        )
+    return str(name)
+
+
 @pytest.fixture(scope="session")
-def cc_sandbox() -> Iterator[SandboxServer]:
-    """A sandbox on a free loopback port for the whole session."""
-    with SandboxServer(SandboxConfig(**FAST_CONFIG)) as server:
+def cc_sandbox(request: pytest.FixtureRequest) -> Iterator[SandboxServer]:
+    """A sandbox on a free loopback port for the whole session, under the session's behaviour profile."""
+    config = SandboxConfig(**FAST_CONFIG, **profile_settings(session_profile(request.config)))
+    with SandboxServer(config) as server:
         yield server
 
 
@@ -117,6 +160,14 @@ def cc_sandbox_reset(cc_sandbox: SandboxServer) -> SandboxServer:
     """The session sandbox, reset before the test."""
     reset_sandbox(cc_sandbox)
     return cc_sandbox
+
+
+@pytest.fixture(params=list(BEHAVIOUR_PROFILES))
+def cc_behaviour_profile(request: pytest.FixtureRequest, cc_sandbox_reset: SandboxServer) -> str:
+    """The reset session sandbox under one behaviour profile (each in turn); return the profile's name."""
+    name = str(request.param)
+    set_behaviour(cc_sandbox_reset, name)
+    return name
 
 
 @pytest.fixture
@@ -128,22 +179,29 @@ def cc_sandbox_connection(cc_sandbox_reset: SandboxServer, monkeypatch: pytest.M
 
 
 __all__ = [
+    "BEHAVIOUR_PROFILES",
     "CONNECTION_ENV",
+    "DEFAULT_PROFILE",
     "FAST_CONFIG",
+    "PROFILE_ENV",
     "add_activity_fault",
     "add_fault",
     "admin_call",
     "advance_clock",
     "airflow_connection",
     "airflow_connection_json",
+    "cc_behaviour_profile",
     "cc_sandbox",
     "cc_sandbox_connection",
     "cc_sandbox_reset",
     "expire_tokens",
+    "flag_emails",
     "patch_config",
     "register_client",
     "reset_sandbox",
     "revoke_refresh_tokens",
     "sandbox_stats",
+    "session_profile",
     "set_activity_state",
+    "set_behaviour",
 ]

@@ -2,11 +2,23 @@
 
 from __future__ import annotations
 
+import json
 import time
+from pathlib import Path
+from typing import Any
 
 from cc_provider.contacts.batches import iter_json_import_batches
 from cc_provider.hooks.constant_contact import ConstantContactHook
+from cc_provider.sandbox.app_db import create_app_db
 from cc_provider.sandbox.testing import patch_config
+
+
+def use_app_db(tmp_path: Path, monkeypatch: Any, users: int) -> Path:
+    """Create the example DAGs' synthetic app database, point ``app_db`` at it and staging beside it."""
+    path = create_app_db(tmp_path / "app.db", users=users)
+    monkeypatch.setenv("AIRFLOW_CONN_APP_DB", json.dumps({"conn_type": "sqlite", "host": str(path)}))
+    monkeypatch.setenv("CC_EXAMPLE_STAGING_DIR", str(tmp_path / "staging"))
+    return path
 
 
 def slow_activities(server, start_delay: float = 30.0, rows_per_second: float = 2000.0) -> None:

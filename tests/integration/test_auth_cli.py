@@ -1,6 +1,6 @@
 """
 ``python -m cc_provider.auth`` end to end against the sandbox: login (PKCE + localhost redirect), device
-flow, --print, status. A fake browser stands in for the person: it opens the URL the CLI hands to
+flow, --connection-file, status. A fake browser stands in for the person: it opens the URL the CLI hands to
 ``webbrowser.open`` and follows the redirects, which the sandbox's auto-consent turns into a code.
 """
 
@@ -147,7 +147,10 @@ def test_device_flow(sandbox, connection, browser):
 
 def test_device_flow_without_a_browser_waits_for_someone_to_allow(sandbox, connection, browser):
     def person_allows_later():
-        time.sleep(0.5)
+        deadline = time.monotonic() + 15  # once the CLI has asked for a code (a busy machine may take a while)
+        while not sandbox.state.device_codes and time.monotonic() < deadline:
+            time.sleep(0.1)
+        time.sleep(0.3)  # and is waiting for someone
         with sandbox.state.lock:
             user_code = next(iter(sandbox.state.device_codes.values())).user_code
         urllib.request.urlopen(f"{sandbox.url}/activate?user_code={user_code}", timeout=10).read()
@@ -158,20 +161,51 @@ def test_device_flow_without_a_browser_waits_for_someone_to_allow(sandbox, conne
     assert browser == []
 
 
-def test_print_gives_a_ready_connection(sandbox, connection, browser, monkeypatch):
-    code, out = run("login", "--conn-id", CONN_ID, "--redirect-uri", REDIRECT_URI, "--print", "--timeout", "20")
+def test_a_connection_file_holds_a_ready_connection_and_nothing_printed_carries_a_secret(
+    sandbox, connection, browser, tmp_path, monkeypatch
+):
+    path = tmp_path / "cc_cli.json"
+    path.write_text("{}")
+    path.chmod(0o644)  # an old file with a wider mode: written over, and made private
+    argv = ["login", "--conn-id", CONN_ID, "--redirect-uri", REDIRECT_URI, "--timeout", "20"]
+    code, out = run(*argv, "--connection-file", str(path), "--refresh-mode", "long_lived")
     assert code == 0, out
-    assert not store_of(connection).path.exists()  # nothing saved
-    export = next(line for line in out.splitlines() if line.startswith("export AIRFLOW_CONN_CC_CLI="))
-    value = shlex.split(export.removeprefix("export AIRFLOW_CONN_CC_CLI="))[0]
-    printed = json.loads(value)
-    assert printed["login"] == sandbox.config.client_id and printed["password"] == SECRET
-    command = next(line for line in out.splitlines() if line.startswith("airflow connections add cc_cli"))
-    assert "--conn-extra" in shlex.split(command)
-    # the printed connection works on its own (the refresh token seeds an empty store)
-    monkeypatch.setenv(CONN_ENV, value)
+    assert not store_of(connection).path.exists()  # nothing saved to the store
+    assert oct(path.stat().st_mode & 0o777) == "0o600"
+    written = json.loads(path.read_text())[CONN_ID]
+    extra = json.loads(written["extra"])
+    assert written["login"] == sandbox.config.client_id and written["password"] == SECRET
+    assert extra["refresh_mode"] == "long_lived" and "token_type" not in extra  # the given mode wins
+    assert extra["auth_base_url"] == sandbox.auth_base_url and extra["api_base_url"] == sandbox.api_base_url
+    # what the user is told to run: no secret in any argument (Airflow's audit log keeps command lines)
+    commands = [shlex.split(line) for line in out.splitlines() if line.startswith("    ") and "://" not in line]
+    assert commands == [["airflow", "connections", "import", str(path), "--overwrite"], ["rm", str(path)]]
+    assert_no_secret(out, extra["refresh_token"])
+    # the written connection works as it is (its refresh token seeds an empty store)
+    connection_json = json.dumps({**written, "extra": extra})
+    monkeypatch.setenv(CONN_ENV, connection_json)
     reset_process_state()
     ConstantContactHook(CONN_ID).call_json("GET", "/contact_lists")
+
+
+def test_a_connection_file_for_a_new_connection_needs_the_secret_first(sandbox, browser, tmp_path, capsys):
+    path = tmp_path / "new.json"
+    argv = ["login", "--conn-id", "cc_brand_new", "--client-id", sandbox.config.client_id, "--no-browser"]
+    assert run(*argv, "--connection-file", str(path))[0] == 1
+    assert "put it in $CC_CLIENT_SECRET" in capsys.readouterr().err
+    assert browser == [] and not path.exists()  # nobody was asked to consent
+
+
+def test_file_options_without_a_file_are_refused(sandbox, connection, browser, capsys):
+    assert run("device", "--conn-id", CONN_ID, "--refresh-mode", "rotating")[0] == 1
+    assert "--refresh-mode only go with --connection-file" in capsys.readouterr().err
+    assert browser == []
+
+
+def test_print_is_gone(capsys):
+    with pytest.raises(SystemExit):
+        run("login", "--print")
+    assert "unrecognized arguments: --print" in capsys.readouterr().err
 
 
 def test_login_without_offline_access_fails_and_says_why(sandbox, connection, browser, capsys):

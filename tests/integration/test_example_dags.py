@@ -2,24 +2,28 @@
 
 from __future__ import annotations
 
-import json
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
-from cc_provider.sandbox.app_db import create_app_db, synthetic_users
+from cc_provider.sandbox.app_db import synthetic_users
 from cc_provider.sandbox.testing import sandbox_stats
 from tests.conftest import REPO
-from tests.integration.helpers import slow_activities, xcom_value
+from tests.integration.helpers import slow_activities, use_app_db, xcom_value
 
 DAG_FILES = sorted((REPO / "dags").glob("*.py"))
+API_POOL = "constant_contact_api"
 
 
 @pytest.fixture(scope="module")
 def airflow_db():
+    from airflow.models.pool import Pool
     from airflow.utils.db import resetdb
 
     resetdb()
+    # the pool the example DAGs put their API tasks in (README, "Request budget")
+    Pool.create_or_update_pool(API_POOL, 2, "Constant Contact API", include_deferred=False)
 
 
 def test_every_example_dag_loads_without_import_errors():
@@ -31,12 +35,39 @@ def test_every_example_dag_loads_without_import_errors():
     assert len(bag.dag_ids) >= len(DAG_FILES)
 
 
+#: The tasks of each example DAG that call the Constant Contact API.
+API_TASKS = {
+    "constant_contact_new_list": {"create_list", "import_contacts", "wait_for_import", "verify"},
+    "constant_contact_usage_segments": {"import_segment", "verify_segment"},
+    "constant_contact_sync": {
+        "sync_list",
+        "pull_unsubscribes",
+        "import_changes",
+        "find_leavers",
+        "remove_leavers",
+        "verify",
+    },
+}
+
+
+def test_the_examples_show_the_recommended_pool_and_retries():
+    """README's Request budget: API tasks in one small pool, every task retried after a pause."""
+    from airflow.dag_processing.dagbag import DagBag
+
+    bag = DagBag(dag_folder=str(REPO / "dags"))
+    assert set(API_TASKS) == set(bag.dag_ids)
+    for dag_id, api_tasks in API_TASKS.items():
+        dag = bag.dags[dag_id]
+        assert api_tasks <= set(dag.task_ids), dag_id
+        for task in dag.tasks:
+            assert task.retries >= 1 and task.retry_delay.total_seconds() >= 60, (dag_id, task.task_id)
+            expected_pool = API_POOL if task.task_id in api_tasks else "default_pool"
+            assert task.pool == expected_pool, (dag_id, task.task_id)
+
+
 @pytest.fixture
 def app_db(tmp_path: Path, monkeypatch) -> Path:
-    path = create_app_db(tmp_path / "app.db", users=300)
-    monkeypatch.setenv("AIRFLOW_CONN_APP_DB", json.dumps({"conn_type": "sqlite", "host": str(path)}))
-    monkeypatch.setenv("CC_EXAMPLE_STAGING_DIR", str(tmp_path / "staging"))
-    return path
+    return use_app_db(tmp_path, monkeypatch, users=300)
 
 
 @pytest.mark.dag
@@ -48,6 +79,8 @@ def test_new_list_dag_end_to_end(airflow_db, cc_sandbox, cc_connection, app_db, 
         dag = DagBag(dag_folder=str(REPO / "dags" / "constant_contact_new_list.py")).get_dag(
             "constant_contact_new_list"
         )
+        for task in dag.tasks:
+            task.retry_delay = timedelta(seconds=1)  # a failing test fails fast
         run = dag.test(run_conf={"list_name": "Example app users"})
     finally:
         slow_activities(cc_sandbox, start_delay=0.0, rows_per_second=100000.0)

@@ -202,6 +202,33 @@ class TestJsonOperator:
         assert hook.count_list_members(list_id) == 7
         assert sandbox_stats(cc_sandbox)["truncations"] == 0
 
+    def test_without_dedupe_the_contacts_the_api_merges_are_counted_once(self, hook, list_id):
+        records = [{"email": "twice@example.com"}, {"email": "once@example.com"}, {"email": "TWICE@example.com"}]
+        task = ConstantContactImportJsonOperator(
+            task_id="i", contacts=records, list_ids=[list_id], dedupe=None, wait_for_completion=True
+        )
+        summary = run(task)
+        assert (summary["rows_sent"], summary["contacts_sent"]) == (3, 2)
+        assert (summary["rows_imported"], summary["contacts_imported"]) == (3, 2)  # rows, and the contacts they are
+        assert summary["members"] == {list_id: {"before": 0, "after": 2}}
+
+    def test_json_array_key_names_the_array_of_a_wrapper_object(self, hook, list_id, tmp_path):
+        path = tmp_path / "export.json"
+        people = [{"email": f"w{i}@example.com"} for i in range(3)]
+        path.write_text(json.dumps({"contacts": people, "unsubscribed": [{"email": "not-me@example.com"}]}))
+        task = ConstantContactImportJsonOperator(
+            task_id="i", path=str(path), json_array_key="contacts", list_ids=[list_id], wait_for_completion=True
+        )
+        summary = run(task)
+        assert (summary["rows_read"], summary["rows_imported"]) == (3, 3)
+        assert {c["email_address"]["address"] for c in hook.iter_contacts(lists=list_id)} == {
+            p["email"] for p in people
+        }
+        other_key = ConstantContactImportJsonOperator(
+            task_id="i", path=str(path), json_array_key="unsubscribed", list_ids=[list_id]
+        )
+        assert other_key.source_identity() != task.source_identity()  # a retry with another key imports afresh
+
     def test_byte_limit_is_measured_on_the_sent_bodies(self, list_id, cc_sandbox):
         records = [{"email": f"user{i}@example.com", "first_name": "x" * 40} for i in range(50)]
         summary = run(

@@ -8,12 +8,12 @@ import json
 import pytest
 from airflow.sdk.exceptions import AirflowSensorTimeout, TaskDeferred
 
-from cc_provider.exceptions import ActivityFailedError
+from cc_provider.exceptions import ActivityFailedError, ContactsMissingError
 from cc_provider.hooks.constant_contact import ConstantContactHook
 from cc_provider.operators.json_import import ConstantContactImportJsonOperator
 from cc_provider.operators.lists import ConstantContactCreateListOperator
-from cc_provider.sandbox.testing import admin_call, sandbox_stats
-from tests.integration.helpers import RecordingTaskInstance
+from cc_provider.sandbox.testing import admin_call, patch_config, sandbox_stats
+from tests.integration.helpers import RecordingTaskInstance, wait_until
 
 
 def test_create_list_is_idempotent(cc_sandbox, cc_connection):
@@ -57,7 +57,7 @@ def test_import_records_splits_rejects_and_pushes_activity_ids(cc_sandbox, list_
         ["row_number", "column", "value", "reason"],
         ["3", "Email Address", "", "no email address (and no sms_number)"],
     ]
-    assert "contacts" not in json.dumps(summary)
+    assert "example.com" not in json.dumps(summary)  # counts and ids only: no contact data in XCom
 
 
 def test_import_from_a_json_lines_file(cc_sandbox, list_id, tmp_path):
@@ -162,9 +162,32 @@ class TestWaiting:
         assert summary["rows_sent"] == 1
         done = {"activity_id": trigger.activity_ids[0], "state": "completed", "person_count": 1, "error_count": 0}
         event = {"status": "success", "message": "1 activity(ies) completed.", "activities": [done]}
+        hook = ConstantContactHook()
+        wait_until(lambda: hook.get_activity(trigger.activity_ids[0])["state"] == "completed")
         result = task.execute_complete({"ti": ti}, event=event)
         assert result["activities"] == [done] and result["rows_rejected_by_api"] == 0
         assert result["rows_sent"] == 1 and result["activity_ids"] == trigger.activity_ids
+        assert result["members"] == {list_id: {"before": 0, "after": 1}}
+
+    def test_a_success_event_is_not_believed_when_the_list_lacks_the_contacts(self, cc_sandbox, list_id):
+        """Ground truth: a completed activity whose contacts are not on the list fails the task, with numbers."""
+        patch_config(cc_sandbox, activity_start_delay=30)  # the activity has not run when the event claims it has
+        ti = RecordingTaskInstance()
+        task = ConstantContactImportJsonOperator(
+            task_id="import",
+            contacts=[{"email": "a@example.com"}, {"email": "b@example.com"}],
+            list_ids=[list_id],
+            wait_for_completion=True,
+            deferrable=True,
+        )
+        with pytest.raises(TaskDeferred) as deferred:
+            task.execute({"ti": ti})
+        (activity_id,) = deferred.value.trigger.activity_ids
+        done = {"activity_id": activity_id, "state": "completed", "person_count": 2, "error_count": 0}
+        with pytest.raises(
+            ContactsMissingError, match=r"holds 0 contact\(s\) \(it held 0 before\): at least 2 missing"
+        ):
+            task.execute_complete({"ti": ti}, event={"status": "success", "message": "done", "activities": [done]})
 
     @pytest.mark.parametrize("status", ["error", "timeout", None])
     def test_execute_complete_raises_unless_success(self, status):

@@ -7,26 +7,43 @@ sandbox with **rotating** refresh tokens and the default token store (an Airflow
 the Task SDK). Then the test searches the task logs (structlog writes them to stdout; also any files
 under $AIRFLOW_HOME/logs), the XCom values, the trigger rows and deferral kwargs, the rendered template
 fields, and the text of the exceptions the hook raises on every auth failure path: 0 hits.
+
+Then the set-up path README documents runs for real, each command a process of its own in a fresh
+AIRFLOW_HOME: the login CLI writes the connection to a private file, `airflow connections import` reads
+it, the checks use it; every table of the metadata database (the audit log ``log`` included) and every
+file under AIRFLOW_HOME hold none of the credentials.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import re
+import shlex
+import socket
+import sqlite3
+import subprocess
+import sys
+import threading
 import traceback
+import urllib.error
+import urllib.request
 from pathlib import Path
 
+import jwt
 import pytest
 
 from cc_provider.exceptions import ConstantContactError
 from cc_provider.hooks.budget import reset_process_state
 from cc_provider.hooks.constant_contact import ConstantContactHook
+from cc_provider.hooks.token_store import TokenRecord
 from cc_provider.hooks.variable_store import VariableTokenStore
-from cc_provider.sandbox.app_db import create_app_db
 from cc_provider.sandbox.config import SandboxConfig
 from cc_provider.sandbox.server import SandboxServer, airflow_connection
 from cc_provider.sandbox.testing import CONNECTION_ENV, FAST_CONFIG, expire_tokens, reset_sandbox, sandbox_stats
 from tests.conftest import REPO
+from tests.integration.helpers import use_app_db
 
 DAG_ID = "constant_contact_new_list"
 
@@ -63,10 +80,7 @@ def rotating_connection(rotating_sandbox, monkeypatch) -> dict:
 
 @pytest.fixture
 def app_db(tmp_path: Path, monkeypatch) -> Path:
-    path = create_app_db(tmp_path / "app.db", users=60)
-    monkeypatch.setenv("AIRFLOW_CONN_APP_DB", json.dumps({"conn_type": "sqlite", "host": str(path)}))
-    monkeypatch.setenv("CC_EXAMPLE_STAGING_DIR", str(tmp_path / "staging"))
-    return path
+    return use_app_db(tmp_path, monkeypatch, users=60)
 
 
 def hits(secrets: dict[str, str], texts: dict[str, str]) -> list[str]:
@@ -192,3 +206,188 @@ def test_auth_failures_leak_no_credential(rotating_sandbox, rotating_connection,
         "access token": live_access,
     }
     assert hits(secrets, texts) == []
+
+
+# -- the documented set-up path, for real: the login CLI, `airflow connections import`, the checks ------
+
+SETUP_CONN_ID = "cc_setup"
+SETUP_SECRET = "set-up-client-secret-that-must-never-leak"
+CANARY = "canary-refresh-token-given-in-an-argument"
+JWT_SHAPE = re.compile(r"eyJ[\w-]+\.eyJ[\w-]+\.[\w-]+")
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def setup_sandbox():
+    redirect_uri = f"http://localhost:{_free_port()}/callback"
+    config = SandboxConfig(
+        **FAST_CONFIG,
+        refresh_token_mode="rotating",
+        client_secret=SETUP_SECRET,
+        redirect_uris=(redirect_uri,),
+    )
+    with SandboxServer(config) as server:
+        yield server
+
+
+@pytest.fixture
+def airflow_home(tmp_path) -> tuple[Path, dict[str, str]]:
+    """A fresh AIRFLOW_HOME with a migrated metadata database (SQLite, a generated Fernet key), as a user has."""
+    home = tmp_path / "airflow-home"
+    home.mkdir()
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("AIRFLOW", "_AIRFLOW")) and k not in ("CC_EXAMPLE_STAGING_DIR", "PYTEST_CURRENT_TEST")
+    }
+    env.update(AIRFLOW_HOME=str(home), AIRFLOW__CORE__LOAD_EXAMPLES="False", PYTHONUNBUFFERED="1")
+    sh([sys.executable, "-m", "airflow", "db", "migrate"], env)
+    return home, env
+
+
+def sh(argv: list[str], env: dict[str, str], timeout: float = 180) -> str:
+    """Run a command as a user would; return its output (stdout and stderr), failing on a non-zero exit."""
+    done = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL)
+    output = done.stdout + done.stderr
+    assert done.returncode == 0, f"{argv[:6]} exited {done.returncode}:\n{output[-3000:]}"
+    return output
+
+
+def login_as_a_person(server: SandboxServer, argv: list[str], env: dict[str, str]) -> str:
+    """Run ``python -m cc_provider.auth login --no-browser``; open the URL it prints as a browser would."""
+    lines = []
+    with subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) as proc:
+        assert proc.stdout is not None
+        try:
+            for line in proc.stdout:
+                lines.append(line)
+                if line.strip().startswith(server.url):
+                    threading.Thread(target=_visit, args=(line.strip(),), daemon=True).start()
+            assert proc.wait(timeout=60) == 0, "".join(lines)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+    return "".join(lines)
+
+
+def _visit(url: str) -> None:
+    try:
+        urllib.request.urlopen(url, timeout=20).read()  # the sandbox consents and redirects to the CLI
+    except urllib.error.HTTPError:
+        pass
+
+
+def everything_stored(home: Path) -> dict[str, str]:
+    """Every row of every table of the metadata database, and the bytes of every file under AIRFLOW_HOME."""
+    texts: dict[str, str] = {}
+    with contextlib.closing(sqlite3.connect(home / "airflow.db")) as db:
+        tables = [name for (name,) in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
+        for table in tables:
+            texts[f"table {table}"] = repr(db.execute(f'SELECT * FROM "{table}"').fetchall())
+    assert "log" in tables and "connection" in tables and "variable" in tables
+    for path in sorted(home.rglob("*")):
+        if path.is_file():
+            texts[f"file {path.relative_to(home)}"] = path.read_bytes().decode("latin-1")
+    return texts
+
+
+def read_variable(key: str, env: dict[str, str]) -> str:
+    """A Variable of that AIRFLOW_HOME, decrypted (a plain script: no audit log, no task log)."""
+    script = f"from airflow.models.variable import Variable; print(Variable.get({key!r}))"
+    done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    return done.stdout.strip().splitlines()[-1]
+
+
+def sandbox_access_tokens(server: SandboxServer, texts: dict[str, str]) -> dict[str, str]:
+    """The sandbox's access tokens among the JWT-shaped strings of ``texts`` (found by their claims)."""
+    found = {}
+    for text in texts.values():
+        for candidate in JWT_SHAPE.findall(text):
+            try:
+                claims = jwt.decode(candidate, options={"verify_signature": False})
+            except jwt.PyJWTError:
+                continue
+            if claims.get("cid") == server.config.client_id:
+                found[f"access token {claims.get('jti')}"] = candidate
+    return found
+
+
+def test_the_documented_set_up_leaves_no_credential_in_the_database_or_the_logs(setup_sandbox, airflow_home, tmp_path):
+    """README, "Setting up the real API": log in, import the connection the CLI wrote, delete the file, check."""
+    server = setup_sandbox
+    reset_sandbox(server)
+    home, env = airflow_home
+    connection_file = tmp_path / "cc_setup.json"
+    outputs: dict[str, str] = {}
+    refresh_tokens: set[str] = set(server.state.refresh_tokens)
+
+    outputs["login"] = login_as_a_person(
+        server,
+        [
+            sys.executable,
+            "-m",
+            "cc_provider.auth",
+            "login",
+            "--conn-id",
+            SETUP_CONN_ID,
+            "--client-id",
+            server.config.client_id,
+            "--auth-base-url",
+            server.auth_base_url,
+            "--api-base-url",
+            server.api_base_url,
+            "--refresh-mode",
+            "rotating",
+            "--redirect-uri",
+            server.config.redirect_uris[0],
+            "--no-browser",
+            "--timeout",
+            "30",
+            "--connection-file",
+            str(connection_file),
+        ],
+        {**env, "CC_CLIENT_SECRET": SETUP_SECRET},
+    )
+    refresh_tokens |= set(server.state.refresh_tokens)
+    assert oct(connection_file.stat().st_mode & 0o777) == "0o600"
+    written = json.loads(connection_file.read_text())[SETUP_CONN_ID]
+    assert written["password"] == SETUP_SECRET and json.loads(written["extra"])["refresh_token"] in refresh_tokens
+
+    commands = [line.strip() for line in outputs["login"].splitlines() if line.startswith("    ")]
+    import_command = next(shlex.split(c) for c in commands if c.startswith("airflow connections import"))
+    assert import_command == ["airflow", "connections", "import", str(connection_file)]
+    outputs["import"] = sh([sys.executable, "-m", *import_command], env)
+    assert f"rm {connection_file}" in commands
+    connection_file.unlink()
+
+    # the checks: a keep-alive refresh (seeds the store), then Airflow's own connection test
+    cli = [sys.executable, "-m", "cc_provider.auth", "status", "--conn-id", SETUP_CONN_ID, "--refresh"]
+    outputs["status --refresh"] = sh(cli, env)
+    assert "Refreshed: the refresh token works." in outputs["status --refresh"]
+    refresh_tokens |= set(server.state.refresh_tokens)
+    test_env = {**env, "AIRFLOW__CORE__TEST_CONNECTION": "Enabled"}
+    outputs["connections test"] = sh([sys.executable, "-m", "airflow", "connections", "test", SETUP_CONN_ID], test_env)
+    assert "Connection success!" in outputs["connections test"]
+    refresh_tokens |= set(server.state.refresh_tokens)
+    assert sandbox_stats(server)["refreshes"] == 2  # the checks used the imported connection for real
+
+    texts = {**everything_stored(home), **{f"output of {k}": v for k, v in outputs.items()}}
+    secrets = {"client secret": SETUP_SECRET, **{f"refresh token {t[:4]}...": t for t in refresh_tokens}}
+    secrets.update(sandbox_access_tokens(server, texts))
+    stored = TokenRecord.from_json(read_variable(f"constant_contact_token__{SETUP_CONN_ID}", env), "the store")
+    assert stored.refresh_token in refresh_tokens and stored.access_token
+    secrets["stored access token"] = stored.access_token
+    assert len(refresh_tokens) >= 3  # the login's, and one rotation per check
+    assert hits(secrets, texts) == []
+
+    # The scan sees the audit log: the command README used to give leaves the token there.
+    extra = json.dumps({"refresh_token": CANARY})
+    cmd = ["airflow", "connections", "add", "canary", "--conn-type", "constant_contact", "--conn-extra", extra]
+    sh([sys.executable, "-m", *cmd], env)
+    assert "table log" in {place.split(" in ")[1] for place in hits({"canary": CANARY}, everything_stored(home))}

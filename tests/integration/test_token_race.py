@@ -1,11 +1,11 @@
 """
-Rotating refresh tokens under a thundering herd: 16 processes need a new token at the same moment.
+Refresh tokens under a thundering herd: 16 processes need a new token at the same moment.
 
 The sandbox runs with rotating refresh tokens (single use; each refresh revokes every older one) and
 the real token-endpoint limit (1 request a second). Every process uses a ``file:`` token store. Whatever
 the reason for refreshing (empty store, expired access token, or a 401 on a token the server revoked),
 exactly one token request must reach the server, no process may fail, and the refresh token left in
-the store must be the live one.
+the store must be the live one. Long-lived refresh tokens share their access token the same way.
 """
 
 from __future__ import annotations
@@ -130,6 +130,26 @@ def test_revoked_access_token_refreshed_once_after_401s(race):
     assert after["requests"][TOKEN_ROUTE] - before["requests"][TOKEN_ROUTE] == 1
     assert after.get("unauthorized", 0) - before.get("unauthorized", 0) == PROCESSES
     assert len({detail for _, detail in outcomes}) == 1
+
+
+@pytest.fixture(scope="module")
+def long_lived_sandbox():
+    config = SandboxConfig(**{**FAST_CONFIG, "token_rate_limit_per_second": 1.0, "refresh_token_mode": "long_lived"})
+    with SandboxServer(config) as server:
+        yield server
+
+
+def test_long_lived_tokens_are_refreshed_once_for_every_process(long_lived_sandbox, tmp_path, monkeypatch):
+    reset_sandbox(long_lived_sandbox)
+    conn = airflow_connection(long_lived_sandbox)
+    store = FileTokenStore(tmp_path / "tokens" / "cc_race.json")
+    conn["extra"].update(token_type="long_lived", token_store=f"file:{store.path}")
+    monkeypatch.setenv(CONN_ENV, json.dumps(conn))
+    from cc_provider.hooks.constant_contact import ConstantContactHook
+
+    ConstantContactHook("cc_race").exchange  # noqa: B018 - warm Airflow's lazy caches once, before forking
+    record = assert_one_refresh_and_no_failure(long_lived_sandbox, store, run_herd())
+    assert record.refresh_token == long_lived_sandbox.config.refresh_token  # long-lived: never rotated
 
 
 def test_the_store_file_is_private(race):

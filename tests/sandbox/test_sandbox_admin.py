@@ -170,6 +170,10 @@ def test_config_can_be_read_and_patched(sandbox):
         {"activity_rows_per_second": 0},
         {"access_token_ttl": 0},
         {"access_token_ttl": "soon"},
+        {"activity_errors_style": "verbose"},
+        {"list_name_case": True},
+        {"queue_full_error_key": ""},
+        {"queue_full_error_key": "quota_exceeded"},
     ],
 )
 def test_bad_config_patches_are_400(sandbox, changes):

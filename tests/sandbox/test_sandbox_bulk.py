@@ -7,7 +7,7 @@ import io
 
 import pytest
 
-from cc_provider.sandbox.testing import advance_clock, patch_config
+from cc_provider.sandbox.testing import admin_call, advance_clock, patch_config
 
 
 def members(api, list_id: str) -> list[str]:
@@ -23,12 +23,17 @@ def test_add_and_remove_list_memberships(api):
     source, target = api.create_list("Source")["list_id"], api.create_list("Target")["list_id"]
     for n in range(3):
         api.seed_contact(f"m{n}@example.com", list_ids=[source])
-    api.seed_contact("gone@example.com", list_ids=[source], permission_to_send="unsubscribed")
+    gone = api.seed_contact("gone@example.com", list_ids=[source])["contact_id"]
     excluded = api.get("/contacts", params={"email": "m2@example.com"}).json()["contacts"][0]["contact_id"]
     body = {"source": {"list_ids": [source]}, "exclude": {"contact_ids": [excluded]}, "list_ids": [target]}
+    admin_call(api.server, "POST", f"contacts/{gone}/unsubscribe")  # it leaves the source list
     done = finish(api, api.post("/activities/add_list_memberships", json=body))
-    assert done["status"] == {"items_total_count": 3, "items_completed_count": 3, "list_count": 1}
+    assert done["status"] == {"items_total_count": 2, "items_completed_count": 2, "list_count": 1}
     assert members(api, target) == ["m0@example.com", "m1@example.com"]
+    by_ids = {"source": {"contact_ids": [gone]}, "list_ids": [target]}
+    done = finish(api, api.post("/activities/add_list_memberships", json=by_ids))
+    assert done["status"]["items_total_count"] == 1
+    assert members(api, target) == ["m0@example.com", "m1@example.com"]  # an unsubscribed contact joins no list
     finish(
         api,
         api.post(
@@ -78,8 +83,9 @@ def test_export_writes_a_csv_with_the_requested_fields(api):
     lst = api.create_list("Export")["list_id"]
     api.create_field("tier")
     api.seed_contact("a@example.com", first_name="Ann", list_ids=[lst])
-    api.seed_contact("b@example.com", list_ids=[lst], permission_to_send="unsubscribed")
+    api.seed_contact("b@example.com", list_ids=[lst], job_title="CTO")
     api.seed_contact("c@example.com")
+    api.seed_contact("gone@example.com", list_ids=[lst], permission_to_send="unsubscribed")  # on no list
     patch_config(api.server, activity_start_delay=60)
     posted = api.post(
         "/activities/contact_exports", json={"list_ids": [lst], "fields": ["email_address", "first_name", "cf:tier"]}

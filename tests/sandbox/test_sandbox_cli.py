@@ -15,6 +15,9 @@ from pathlib import Path
 
 import requests
 
+from cc_provider.sandbox.__main__ import behaviour, build_parser
+from cc_provider.sandbox.behaviour import BEHAVIOUR_PROFILES
+
 REPO = Path(__file__).resolve().parents[2]
 
 
@@ -154,3 +157,42 @@ def test_cli_no_limits():
         finally:
             proc.send_signal(signal.SIGTERM)
             proc.wait(timeout=15)
+
+
+def test_cli_behaviour_switches_start_the_sandbox_with_them():
+    with start("--port", "0", "--no-limits", "--profile", "opaque", "--activity-errors", "free_text") as proc:
+        try:
+            lines = read_until_ready(proc)
+            (line,) = [line for line in lines if line.startswith("Behaviour: ")]
+            assert "activity_errors_style=free_text" in line  # the flag wins over the profile
+            assert "bad_date_handling=drop_field" in line and "queue_full_error_key=throttled" in line
+            url = lines[-1].removeprefix("Sandbox ready at ")
+            config = requests.get(f"{url}/__sandbox__/config", timeout=10).json()
+            assert {name: config[name] for name in BEHAVIOUR_PROFILES["opaque"]} == {
+                **BEHAVIOUR_PROFILES["opaque"],
+                "activity_errors_style": "free_text",
+            }
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(timeout=15)
+
+
+def test_cli_switch_flags_map_to_settings():
+    args = build_parser().parse_args(
+        ["--person-count", "imported_only", "--list-name-case", "insensitive", "--queue-full-error-key", "busy"]
+    )
+    assert behaviour(args) == {
+        "person_count_mode": "imported_only",
+        "list_name_case": "insensitive",
+        "queue_full_error_key": "busy",
+    }
+    assert behaviour(build_parser().parse_args([])) == {}  # the defaults: SandboxConfig's
+
+
+def test_cli_rejects_a_bad_switch_value():
+    with start("--port", "0", "--queue-full-error-key", "quota_exceeded") as proc:
+        _, err = proc.communicate(timeout=15)
+        assert proc.returncode == 2 and "queue_full_error_key" in err
+    with start("--port", "0", "--timestamp-style", "sometimes") as proc:
+        _, err = proc.communicate(timeout=15)
+        assert proc.returncode == 2 and "invalid choice" in err

@@ -24,7 +24,8 @@ def test_csv_import_counts_the_header_and_names_file_lines(api):
     assert body["source_file_name"] == "contacts.csv"
     assert body["status"]["items_total_count"] == 4  # three contacts plus the header row
     done = api.wait_for_state(body["activity_id"], "completed")
-    assert done["status"]["person_count"] == 2 and done["status"]["error_count"] == 1
+    status = done["status"]
+    assert (status["person_count"], status["correctable_count"], status["error_count"]) == (3, 1, 0)
     assert done["activity_errors"] == ["Line 3: Invalid email address 'broken@'"]
     ann = api.get("/contacts", params={"email": "a@example.com"}).json()["contacts"][0]
     assert (ann["first_name"], ann["birthday_month"]) == ("Ann", 4)
@@ -101,3 +102,25 @@ def test_data_past_4_mb_is_dropped_at_a_line_boundary(api, sandbox):
     body = upload(api, csv, lst).json()
     assert body["status"]["items_total_count"] == kept + 1
     assert sandbox_stats(sandbox)["contacts_dropped"] == 39_000 - kept
+
+
+def test_cf_columns_keep_the_custom_field_names_case(api):
+    lst = api.create_list("L")["list_id"]
+    field = api.create_field("Favorite Color")
+    assert field["name"] == "Favorite_Color"  # the label with underscores, case kept (S16)
+    body = upload(api, b"EMAIL,cf:Favorite_Color\nx@example.com,blue\n", lst).json()
+    api.wait_for_state(body["activity_id"], "completed")
+    (contact,) = api.get("/contacts", params={"include": "custom_fields"}).json()["contacts"]
+    assert contact["custom_fields"] == [{"custom_field_id": field["custom_field_id"], "value": "blue"}]
+    response = upload(api, b"email,cf:favorite_color\nx@example.com,blue\n", lst)
+    assert response.status_code == 400 and "cf:favorite_color" in response.json()[0]["error_message"]
+
+
+def test_csv_emails_may_have_80_characters_not_81(api):
+    lst = api.create_list("L")["list_id"]
+    eighty, eighty_one = "x" * 68 + "@example.com", "y" * 69 + "@example.com"
+    body = upload(api, f"email\n{eighty}\n{eighty_one}\n".encode(), lst).json()
+    done = api.wait_for_state(body["activity_id"], "completed")
+    assert (done["status"]["error_count"], done["status"]["correctable_count"]) == (1, 0)
+    assert done["activity_errors"] == ["Line 3: email is longer than 80 characters"]
+    assert [c["email_address"]["address"] for c in api.get("/contacts").json()["contacts"]] == [eighty]

@@ -76,3 +76,20 @@ def test_a_new_file_starts_empty_and_reset_is_kept(tmp_path):
         requests.post(f"{server.url}/__sandbox__/reset", timeout=10)
     with SandboxServer(SandboxConfig(**FAST), state_file=path) as again:
         assert Api(again).get("/contact_lists").json() == {"lists": []}
+
+
+def test_opt_out_source_and_a_pending_resubscribe_survive_a_restart(tmp_path):
+    path = tmp_path / "optout.sqlite"
+    with SandboxServer(SandboxConfig(**FAST), state_file=path) as server:
+        api = Api(server)
+        lst = api.create_list("L")["list_id"]
+        contact_id = api.seed_contact("gone@example.com", permission_to_send="unsubscribed", opt_out_source="Account")[
+            "contact_id"
+        ]
+        assert api.put(f"/contacts/resubscribe/{contact_id}", json={"list_ids": [lst]}).status_code == 200
+    with SandboxServer(SandboxConfig(**FAST), state_file=path) as again:
+        api = Api(again)
+        assert api.get(f"/contacts/{contact_id}").json()["email_address"]["opt_out_source"] == "Account"
+        assert api.put(f"/contacts/resubscribe/{contact_id}", json={"list_ids": [lst]}).status_code == 409
+        confirmed = requests.post(f"{again.url}/__sandbox__/contacts/{contact_id}/confirm_resubscribe", timeout=10)
+        assert confirmed.json()["list_memberships"] == [lst]

@@ -25,6 +25,8 @@ from cc_provider.activity import (
     classify,
     evaluate_results,
     progress_line,
+    received_count,
+    rejected_count,
     summarize,
 )
 
@@ -362,6 +364,22 @@ class TestActivityWatchUnknownState:
         assert step.outcome is Outcome.FAILED
         assert step.message.endswith("(for 300 s).")
 
+    @pytest.mark.parametrize(
+        "stamp",
+        [
+            lambda seconds: iso(seconds),  # whole seconds, Z
+            lambda seconds: iso(seconds, ".108Z"),  # milliseconds, as the spec's examples (FIDELITY.md)
+            # the same instant with an offset, as contacts carry it (seed 002)
+            lambda seconds: (T0_DT + timedelta(seconds=seconds)).astimezone(timezone(timedelta(hours=-5))).isoformat(),
+        ],
+        ids=["seconds_z", "millis_z", "offset"],
+    )
+    def test_every_timestamp_form_of_the_api_is_read(self, stamp):
+        watch = ActivityWatch(["a"], unknown_state_grace=GRACE)
+        step = watch.observe(poll(running("a", "queued", updated_at=stamp(-3600))), now=T0)
+        assert step.outcome is Outcome.FAILED
+        assert "(for 3600 s)" in step.message or "(for 3599 s)" in step.message
+
     def test_an_old_updated_at_fails_on_the_first_poll(self):
         """A task that starts waiting (or resumes) long after the state appeared does not wait again."""
         watch = ActivityWatch(["a"], unknown_state_grace=GRACE)
@@ -448,16 +466,46 @@ class TestActivityWatchUnknownState:
         assert step.outcome is Outcome.PENDING
 
 
-def summary(person: int | None = None, errors: int | None = None, **extra) -> dict:
+def summary(person: int | None = None, errors: int | None = None, correctable: int | None = None, **extra) -> dict:
+    """A summary with ``person_count``, ``error_count`` and ``correctable_count`` where given."""
     body: dict = {"activity_id": "x", "state": "completed", "activity_errors": [], **extra}
-    if person is not None:
-        body["person_count"] = person
-    if errors is not None:
-        body["error_count"] = errors
+    for key, value in (("person_count", person), ("error_count", errors), ("correctable_count", correctable)):
+        if value is not None:
+            body[key] = value
     return body
 
 
 UNSUB_NONE = "0 not added to lists because they unsubscribed."
+
+
+class TestCounters:
+    """The spec's definitions: error_count and correctable_count are two kinds of rejection, added."""
+
+    @pytest.mark.parametrize(
+        ("body", "rejected"),
+        [
+            (summary(), 0),
+            (summary(10, 2), 2),
+            (summary(10, None, 3), 3),
+            (summary(10, 2, 3), 5),  # non-correctable and correctable errors are different contacts
+            (summary(10, 0, 0), 0),
+        ],
+    )
+    def test_rejected_count_adds_both_kinds(self, body, rejected):
+        assert rejected_count(body) == rejected
+
+    @pytest.mark.parametrize(
+        ("body", "received"),
+        [
+            (summary(10, 2, 3), 10),  # person_count: "the contacts in the import file"
+            (summary(5, 2, 3, items_total_count=11), 11),  # a person_count that leaves bad rows out
+            (summary(None, 2, 3), 5),  # only the errors are known: at least that many were received
+            (summary(items_total_count=40), 40),
+            (summary(), 0),
+        ],
+    )
+    def test_received_count_is_the_largest_bound(self, body, received):
+        assert received_count(body) == received
 
 
 class TestEvaluateResults:
@@ -467,7 +515,7 @@ class TestEvaluateResults:
 
     @pytest.mark.parametrize(
         "summaries",
-        [[summary()], [summary(0, 0)], [summary(items_total_count=0)], [summary(None, None, person_count=None)]],
+        [[summary()], [summary(0, 0, 0)], [summary(items_total_count=0)], [summary(None, None, person_count=None)]],
     )
     def test_zero_totals(self, summaries):
         passed, sentence = evaluate_results(summaries, max_error_rate=0.0, fail_on_errors=True)
@@ -478,19 +526,21 @@ class TestEvaluateResults:
         passed, sentence = evaluate_results([summary(items_total_count=40)], max_error_rate=0.0)
         assert (passed, sentence) == (True, f"0 of 40 contact(s) rejected by the API (0.0%); {UNSUB_NONE}")
 
-    def test_person_and_error_counts_win_over_items_total_count(self):
-        passed, sentence = evaluate_results([summary(8, 2, items_total_count=999)])
-        assert (passed, sentence) == (True, f"2 of 10 contact(s) rejected by the API (20.0%); {UNSUB_NONE}")
+    def test_correctable_errors_are_rejections(self):
+        # The sandbox used to count a bad row in both counters; by the spec they are disjoint.
+        passed, sentence = evaluate_results([summary(10, 0, 2)], fail_on_errors=True)
+        assert (passed, sentence) == (
+            False,
+            f"fail_on_errors is set and 2 of 10 contact(s) rejected by the API (20.0%); {UNSUB_NONE}",
+        )
 
-    @pytest.mark.parametrize(
-        ("body", "total"),
-        [(summary(person=7), 7), (summary(errors=3), 3), (summary(errors=3, items_total_count=50), 3)],
-    )
-    def test_either_counter_alone_is_used(self, body, total):
-        assert f"of {total} contact(s)" in evaluate_results([body])[1]
+    def test_a_known_number_sent_is_the_denominator(self):
+        # person_count may or may not count the rejected rows: the operator knows what it sent
+        assert evaluate_results([summary(8, 1, 1)], sent=10)[1].startswith("2 of 10 contact(s)")
+        assert evaluate_results([summary(10, 1, 1)], sent=10)[1].startswith("2 of 10 contact(s)")
 
     def test_counts_are_summed_over_activities(self):
-        summaries = [summary(8, 2), summary(items_total_count=30), summary(0, 10, cannot_add_to_list_count=4)]
+        summaries = [summary(10, 2), summary(items_total_count=30), summary(10, 4, 6, cannot_add_to_list_count=4)]
         passed, sentence = evaluate_results(summaries)
         assert passed is True
         assert sentence == (
@@ -498,35 +548,34 @@ class TestEvaluateResults:
         )
 
     def test_fail_on_errors(self):
-        passed, sentence = evaluate_results([summary(9, 1)], fail_on_errors=True)
+        passed, sentence = evaluate_results([summary(10, 1)], fail_on_errors=True)
         assert passed is False
         assert sentence == f"fail_on_errors is set and 1 of 10 contact(s) rejected by the API (10.0%); {UNSUB_NONE}"
 
     def test_fail_on_errors_without_errors_passes(self):
-        assert evaluate_results([summary(10, 0)], fail_on_errors=True)[0] is True
+        assert evaluate_results([summary(10, 0, 0)], fail_on_errors=True)[0] is True
 
     def test_fail_on_errors_is_reported_before_the_rate(self):
-        passed, sentence = evaluate_results([summary(0, 5)], max_error_rate=0.1, fail_on_errors=True)
+        passed, sentence = evaluate_results([summary(5, 5)], max_error_rate=0.1, fail_on_errors=True)
         assert passed is False
         assert sentence.startswith("fail_on_errors is set and 5 of 5")
 
     @pytest.mark.parametrize(
-        ("person", "errors", "max_rate"),
-        [(9, 1, 0.1), (90, 10, 0.1), (2, 1, 1 / 3), (0, 4, 1.0), (10, 0, 0.0), (3, 1, 0.25)],
+        ("sent", "errors", "max_rate"),
+        [(10, 1, 0.1), (100, 10, 0.1), (3, 1, 1 / 3), (4, 4, 1.0), (10, 0, 0.0), (4, 1, 0.25)],
     )
-    def test_a_rate_equal_to_max_error_rate_passes(self, person, errors, max_rate):
-        assert evaluate_results([summary(person, errors)], max_error_rate=max_rate)[0] is True
+    def test_a_rate_equal_to_max_error_rate_passes(self, sent, errors, max_rate):
+        assert evaluate_results([summary(sent, errors)], max_error_rate=max_rate)[0] is True
+        assert evaluate_results([summary(None, 0, errors)], max_error_rate=max_rate, sent=sent)[0] is True
 
-    @pytest.mark.parametrize(
-        ("person", "errors", "max_rate"), [(8, 2, 0.1), (899, 101, 0.1), (9, 1, 0.0), (99_999, 1, 0.0)]
-    )
-    def test_a_rate_above_max_error_rate_fails(self, person, errors, max_rate):
-        passed, sentence = evaluate_results([summary(person, errors)], max_error_rate=max_rate)
+    @pytest.mark.parametrize(("sent", "errors", "max_rate"), [(10, 2, 0.1), (1000, 101, 0.1), (10, 1, 0.0)])
+    def test_a_rate_above_max_error_rate_fails(self, sent, errors, max_rate):
+        passed, sentence = evaluate_results([summary(sent, errors)], max_error_rate=max_rate)
         assert passed is False
         assert sentence.startswith(f"The error rate is above max_error_rate={max_rate:.1%}: {errors} of ")
 
     def test_rate_message(self):
-        passed, sentence = evaluate_results([summary(8, 2)], max_error_rate=0.1)
+        passed, sentence = evaluate_results([summary(10, 1, 1)], max_error_rate=0.1)
         assert (passed, sentence) == (
             False,
             f"The error rate is above max_error_rate=10.0%: 2 of 10 contact(s) rejected by the API (20.0%); "
@@ -534,7 +583,7 @@ class TestEvaluateResults:
         )
 
     def test_without_thresholds_everything_passes(self):
-        assert evaluate_results([summary(0, 100)])[0] is True
+        assert evaluate_results([summary(100, 50, 50)])[0] is True
 
     def test_unsubscribed_contacts_are_reported_not_failed(self):
         summaries = [summary(10, 0, cannot_add_to_list_count=6), summary(5, 0, cannot_add_to_list_count=None)]
@@ -547,8 +596,8 @@ class TestEvaluateResults:
     def test_first_activity_error_is_quoted(self):
         summaries = [
             summary(5, 0, activity_errors=[]),
-            summary(3, 2, activity_errors=["row 3: invalid email", "row 4: invalid phone"]),
-            summary(3, 1, activity_errors=["row 9: later"]),
+            summary(5, 2, activity_errors=["row 3: invalid email", "row 4: invalid phone"]),
+            summary(4, 1, activity_errors=["row 9: later"]),
         ]
         passed, sentence = evaluate_results(summaries)
         assert passed is True
@@ -566,7 +615,7 @@ class TestEvaluateResults:
             {
                 "activity_id": "a",
                 "state": "completed",
-                "status": {"items_total_count": 10, "person_count": 7, "error_count": 3},
+                "status": {"items_total_count": 10, "person_count": 10, "error_count": 1, "correctable_count": 2},
                 "activity_errors": [{"message": "bad email", "row": 2}],
             },
             {"activity_id": "b", "state": "completed", "status": {"items_total_count": 10}},

@@ -7,8 +7,8 @@ import csv
 
 import pytest
 
-from cc_provider.contacts import files as contact_files
-from cc_provider.contacts.csv_files import CsvFile, detect_encoding, sniff_delimiter
+from cc_provider.contacts import decoding
+from cc_provider.contacts.csv_files import UTF8_PER_LINE, CsvFile, detect_encoding, sniff_delimiter
 from cc_provider.contacts.errors import ContactFileError
 
 TEXT = "email,first_name,city\r\nada@example.com,Zoë,Zürich\r\ngrace@example.com,Grace,Boston\r\n"
@@ -40,31 +40,100 @@ class TestEncoding:
         assert f.header == ("email", "first_name", "city")
         assert list(f.rows()) == ROWS
 
-    def test_windows_1252_fallback_with_a_warning(self, tmp_path):
+    def test_a_windows_1252_file_is_read_line_by_line_and_the_rows_named(self, tmp_path):
         data = TEXT.replace("Zoë", "Zoë “Ada”").encode("cp1252")
         path = write(tmp_path, data)
         f = CsvFile(path)
-        assert f.encoding == "cp1252"
-        offset = data.index("ë".encode("cp1252"))
-        assert f.warnings == [f"{path}: not UTF-8 (first bad byte at offset {offset}); read as Windows-1252."]
+        assert f.encoding == UTF8_PER_LINE
+        assert f.warnings == []  # the header is UTF-8 (ASCII); the rows are named once they are read
         assert list(f.rows())[0][1][1] == "Zoë “Ada”"
+        assert f.warnings == [f"{path}: row 2 is not UTF-8; read as Windows-1252."]
 
-    def test_latin1_fallback_when_windows_1252_cannot_read_it(self, tmp_path):
-        data = TEXT.encode("latin-1").replace(b"Grace", b"Gr\x81ce")  # 0x81 is undefined in Windows-1252
+    def test_one_windows_1252_row_leaves_the_utf8_rows_intact(self, tmp_path):
+        """The issue's case: one pasted row used to turn every UTF-8 name into 'JosÃ©'."""
+        data = TEXT.encode() + "jose@example.com,José,Málaga\r\n".encode("cp1252") + "x@y.co,Ève,Zürich\r\n".encode()
+        path = write(tmp_path, data)
+        f = CsvFile(path)
+        assert [fields for _, fields, _ in f.rows()] == [
+            ["ada@example.com", "Zoë", "Zürich"],
+            ["grace@example.com", "Grace", "Boston"],
+            ["jose@example.com", "José", "Málaga"],
+            ["x@y.co", "Ève", "Zürich"],
+        ]
+        assert f.warnings == [f"{path}: row 4 is not UTF-8; read as Windows-1252."]
+
+    def test_a_line_windows_1252_cannot_read_is_read_as_latin1(self, tmp_path):
+        data = TEXT.encode("cp1252").replace(b"Grace", b"Gr\x81ce \x93Q\x94")  # 0x81 is undefined in Windows-1252
+        path = write(tmp_path, data)
+        rows = list(CsvFile(path).rows())
+        assert rows[0][1][1:] == ["Zoë", "Zürich"] and rows[1][1][1] == "Gr\x81ce \x93Q\x94"
+        assert CsvFile(path).encoding == UTF8_PER_LINE
+        f = CsvFile(path)
+        list(f.rows())
+        assert f.warnings == [
+            f"{path}: row 2 is not UTF-8; read as Windows-1252.",
+            f"{path}: row 3 is not UTF-8 nor Windows-1252; read as Latin-1.",
+        ]
+
+    def test_the_rows_named_are_capped(self, tmp_path):
+        rows = "".join(f"p{i}@example.com,Zo\xeb,x\r\n" for i in range(15)).encode("latin-1")
+        path = write(tmp_path, TEXT.encode() + rows)
+        f = CsvFile(path)
+        assert len(list(f.rows())) == 17
+        assert f.warnings == [
+            f"{path}: rows 4, 5, 6, 7, 8, 9, 10, 11, 12, 13 and 5 more are not UTF-8; read as Windows-1252."
+        ]
+
+    def test_a_second_pass_names_the_rows_once(self, tmp_path):
+        path = write(tmp_path, TEXT.encode() + b"x@y.co,Zo\xeb,a\r\nz@y.co,Zo\xeb,b\r\n")
+        f = CsvFile(path)
+        assert list(f.rows()) == list(f.rows())
+        assert f.warnings == [f"{path}: rows 4, 5 are not UTF-8; read as Windows-1252."]
+
+    def test_a_header_that_is_not_utf8_is_row_1(self, tmp_path):
+        path = write(tmp_path, "email,Prénom\r\na@b.co,Zoë\r\n".encode("cp1252"))
+        f = CsvFile(path)
+        assert f.header == ("email", "Prénom")
+        assert f.warnings == [f"{path}: row 1 is not UTF-8; read as Windows-1252."]  # known after the header
+        list(f.rows())
+        assert f.warnings == [f"{path}: rows 1, 2 are not UTF-8; read as Windows-1252."]
+
+    def test_a_quoted_line_break_row_is_named_by_its_row(self, tmp_path):
+        data = b'email,street\na@b.co,"1 Main St\nApt 4"\nc@d.co,"2 Side St\n' + b'Caf\xe9"\ne@f.co,x\n'
+        path = write(tmp_path, data)
+        f = CsvFile(path)
+        assert list(f.rows()) == [
+            (2, ["a@b.co", "1 Main St\nApt 4"], True),
+            (3, ["c@d.co", "2 Side St\nCafé"], True),
+            (4, ["e@f.co", "x"], False),
+        ]
+        assert f.warnings == [f"{path}: row 3 is not UTF-8; read as Windows-1252."]
+
+    def test_old_mac_line_ends_with_a_windows_1252_row(self, tmp_path, monkeypatch):
+        monkeypatch.setattr(decoding, "SCAN_BYTES", 5)  # line ends and sequences cut across blocks
+        data = "email,n\rä@b.co,Zoë\r".encode() + b"c@d.co,Zo\xeb\r\n" + "e@f.co,ü".encode()
         f = CsvFile(write(tmp_path, data))
-        assert f.encoding == "latin-1"
-        assert "read as Latin-1" in f.warnings[0]
+        assert [(n, fields) for n, fields, _ in f.rows()] == [
+            (2, ["ä@b.co", "Zoë"]),
+            (3, ["c@d.co", "Zoë"]),
+            (4, ["e@f.co", "ü"]),
+        ]
+        assert f.warnings == [f"{f.path}: row 3 is not UTF-8; read as Windows-1252."]
+
+    def test_errors_name_the_row_in_a_file_read_line_by_line(self, tmp_path):
+        path = write(tmp_path, TEXT.encode() + b"x@y.co,Zo\xeb\r\n")
+        with pytest.raises(ContactFileError, match=r"row 4: 2 fields where the header has 3"):
+            list(CsvFile(path).rows())
 
     def test_non_utf8_byte_after_the_first_block(self, tmp_path, monkeypatch):
-        monkeypatch.setattr(contact_files, "SCAN_BYTES", 16)  # the scan shared with JSON files
+        monkeypatch.setattr(decoding, "SCAN_BYTES", 16)  # the scan shared with JSON files
         data = TEXT.encode() + b"x@y.co,Jos\xe9,Madrid\r\n"
-        encoding, warning = detect_encoding(write(tmp_path, data))
-        assert encoding == "cp1252"
-        assert f"offset {len(TEXT.encode()) + 10}" in warning
+        assert detect_encoding(write(tmp_path, data)) == UTF8_PER_LINE
+        assert detect_encoding(write(tmp_path, TEXT.encode())) == "utf-8"
 
     def test_utf8_sequence_split_across_blocks(self, tmp_path, monkeypatch):
-        monkeypatch.setattr(contact_files, "SCAN_BYTES", 3)
-        assert detect_encoding(write(tmp_path, "ab" + "ë" * 10 + "\n")) == ("utf-8", None)
+        monkeypatch.setattr(decoding, "SCAN_BYTES", 3)
+        assert detect_encoding(write(tmp_path, "ab" + "ë" * 10 + "\n")) == "utf-8"
 
     def test_explicit_encoding_skips_detection(self, tmp_path):
         f = CsvFile(write(tmp_path, TEXT.encode("latin-1")), encoding="latin-1")
@@ -100,6 +169,48 @@ class TestDelimiter:
 
     def test_quoted_header_names_do_not_count(self):
         assert sniff_delimiter('"Last, First";email\n"Lovelace, Ada";a@b.co\n') == ";"
+
+    @pytest.mark.parametrize(
+        ("first", "delimiter"), [("sep=;", ";"), ("SEP=;", ";"), ("sep=\t", "\t"), ("sep=,", ","), ("sep=|", "|")]
+    )
+    def test_excel_sep_line_sets_the_delimiter_and_is_skipped(self, tmp_path, first, delimiter):
+        path = write(tmp_path, first + "\r\n" + TEXT.replace(",", delimiter))
+        f = CsvFile(path)
+        assert (f.delimiter, f.header) == (delimiter, ("email", "first_name", "city"))
+        assert list(f.rows()) == ROWS  # the header is row 1, as Excel (which hides the line) shows it
+        assert f.warnings == [
+            f"{path}: the first line {first!r} (Excel's delimiter hint) sets the delimiter {delimiter!r}; it is "
+            "skipped, so the header is the next line (row 1)."
+        ]
+
+    def test_sep_line_wins_over_sniffing(self, tmp_path):
+        """A header with commas in its names, and ';' between them: sniffing alone could go either way."""
+        f = CsvFile(write(tmp_path, "sep=;\nemail;Last, First\na@b.co;Lovelace, Ada\n"))
+        assert f.header == ("email", "Last, First")
+        assert list(f.rows()) == [(2, ["a@b.co", "Lovelace, Ada"], False)]
+
+    def test_sep_line_with_a_bom_and_old_mac_line_ends(self, tmp_path):
+        f = CsvFile(write(tmp_path, codecs.BOM_UTF8 + b"sep=;\remail;n\ra@b.co;1\r"))
+        assert (f.encoding, f.delimiter, f.header) == ("utf-8-sig", ";", ("email", "n"))
+        assert list(f.rows()) == [(2, ["a@b.co", "1"], False)]
+
+    def test_given_delimiter_wins_over_the_sep_line_which_is_still_skipped(self, tmp_path):
+        path = write(tmp_path, "sep=;\n" + TEXT)
+        f = CsvFile(path, delimiter=",")
+        assert f.header == ("email", "first_name", "city") and list(f.rows()) == ROWS
+        assert f.warnings == [
+            f"{path}: the first line 'sep=;' (Excel's delimiter hint) is skipped; the delimiter given, ',', is used."
+        ]
+
+    def test_line_numbers_in_messages_count_the_sep_line(self, tmp_path):
+        path = write(tmp_path, 'sep=;\nemail;name\na@b.co;"Ada" Lovelace\n')
+        with pytest.raises(ContactFileError, match=r"row 2 \(line 3\): .*must be doubled"):
+            list(CsvFile(path).rows())
+
+    @pytest.mark.parametrize("first", ["sep=", "sep=;;", "x sep=;", "sep=;,email"])
+    def test_other_first_lines_are_the_header(self, tmp_path, first):
+        f = CsvFile(write(tmp_path, first + "\na@b.co\n"))
+        assert f.warnings == [] and f.header[0].startswith(first[:4])
 
     def test_header_with_several_candidates_asks_the_sniffer(self):
         sample = "email;Zip/Postal|Code;city\n" + "a@b.co;123|4;Paris\n" * 5

@@ -9,6 +9,7 @@ from datetime import date
 import pytest
 
 from cc_provider.contacts import ContactFileError, CsvFile, Rejected, prepare_import, rules
+from cc_provider.contacts.csv_files import UTF8_PER_LINE
 from cc_provider.contacts.pipeline import PreparedImport
 
 TODAY = date(2026, 6, 15)
@@ -61,6 +62,7 @@ class TestCsv:
         assert prepared.counts.as_dict() == {
             "rows_read": 5,
             "rows_valid": 2,
+            "contacts_distinct": 2,
             "rows_rejected": 3,
             "rows_blank": 1,
             "duplicates": 1,
@@ -133,7 +135,12 @@ class TestCsv:
         prepared = prepare(write(tmp_path, text), column_map={"Contact": "email", "Shoe": "cf:shoe_size", "Nope": None})
         assert prepared.columns == ("email", "cf:shoe_size")
         assert list(prepared.rows()) == [(2, ["a@b.co", "42"])]
-        assert any("column_map names columns the file lacks: Nope" in w for w in prepared.warnings)
+        assert prepared.warnings == [
+            f"{prepared.source_name}: columns not imported: Notes.",
+            f"{prepared.source_name}: column_map names columns the file lacks: Nope.",
+        ]
+        prepared = prepare(write(tmp_path, text), column_map={"Contact": "email", "Shoe": None, "Notes": None})
+        assert prepared.warnings == []  # the columns it was asked to drop are not named
 
     def test_no_email_column(self, tmp_path):
         path = write(tmp_path, "Name,City\nAda,London\n")
@@ -164,7 +171,51 @@ class TestCsv:
         path.write_bytes("E-mail;First Name\nzoe@example.com;Zoë\n".encode("cp1252"))
         prepared = prepare(path)
         assert list(prepared.rows()) == [(2, ["zoe@example.com", "Zoë"])]
-        assert prepared.encoding == "cp1252" and "not UTF-8" in prepared.warnings[0]
+        assert prepared.encoding == UTF8_PER_LINE
+        assert prepared.warnings == [f"{path}: row 2 is not UTF-8; read as Windows-1252."]
+
+    @pytest.mark.parametrize("dedupe", ["first", "last", None])
+    def test_rows_read_as_windows_1252_are_named_once_after_reading(self, tmp_path, dedupe):
+        path = tmp_path / "mixed.csv"
+        path.write_bytes("email,first_name,Notes\r\na@b.co,José,x\r\n".encode() + b"c@d.co,Jos\xe9,y\r\n")
+        prepared = prepare(path, dedupe=dedupe)
+        assert prepared.warnings == [f"{path}: columns not imported: Notes."]
+        assert list(prepared.rows()) == [(2, ["a@b.co", "José"]), (3, ["c@d.co", "José"])]
+        assert prepared.warnings == [
+            f"{path}: row 3 is not UTF-8; read as Windows-1252.",
+            f"{path}: columns not imported: Notes.",
+        ]
+        assert prepared.summary()["warnings"] == prepared.warnings
+
+    def test_excel_sep_line(self, tmp_path):
+        path = write(tmp_path, "sep=;\r\nE-mail;First Name\r\nzoe@example.com;Zoë\r\n")
+        prepared = prepare(path)
+        assert prepared.delimiter == ";"
+        assert list(prepared.rows()) == [(2, ["zoe@example.com", "Zoë"])]
+        assert prepared.warnings == [
+            f"{path}: the first line 'sep=;' (Excel's delimiter hint) sets the delimiter ';'; it is skipped, so "
+            "the header is the next line (row 1)."
+        ]
+
+    def test_outlook_title_and_job_title(self, tmp_path):
+        path = write(tmp_path, "First Name,Title,Job Title,E-mail Address\r\nAda,Mrs.,Engineer,ada@b.co\r\n")
+        prepared = prepare(path)
+        assert prepared.columns == ("first_name", "job_title", "email")
+        assert list(prepared.rows()) == [(2, ["Ada", "Engineer", "ada@b.co"])]
+        assert prepared.warnings == [
+            f"{path}: 'Title' is not imported: 'Job Title' fills job_title (a heading naming the field itself wins "
+            "over an alias); to import 'Title' as well, map it to another field with column_map."
+        ]
+        prepared = prepare(path, column_map={"Title": "job_title"})
+        assert list(prepared.rows()) == [(2, ["Ada", "Mrs.", "ada@b.co"])]
+        assert (
+            "'Job Title' is not imported: 'Title' fills job_title (column_map wins over a heading)"
+            in (prepared.warnings[0])
+        )
+
+    def test_json_array_key_is_for_json(self, tmp_path):
+        with pytest.raises(ValueError, match="json_array_key is for JSON files; .* is read as CSV"):
+            prepare(write(tmp_path, "email\na@b.co\n"), json_array_key="contacts")
 
     def test_a_csv_file_object(self, tmp_path):
         prepared = prepare(CsvFile(write(tmp_path, "email\na@b.co\n")))
@@ -267,3 +318,121 @@ class TestJsonAndRecords:
         prepared = prepare([])
         assert list(prepared) == []
         assert prepared.counts.rows_read == 0
+
+
+class TestContactsDistinct:
+    """``contacts_distinct``: the contacts the valid rows are, as the API merges rows of one address."""
+
+    CSV = (
+        "email,sms_number,first_name\r\n"
+        "a@b.co,,Ada\r\n"  # row 2
+        "A@B.CO,,Ada again\r\n"  # row 3: the same contact
+        "c@d.co,508-123-1234,Cy\r\n"  # row 4
+        ",5081231235,Sms only\r\n"  # row 5
+        ",508-123-1235,The same number\r\n"  # row 6: the same contact as row 5
+        ",5081231234,Cy's number\r\n"  # row 7: another contact (its number is row 4's, but row 4 has an email)
+    )
+
+    @pytest.mark.parametrize(("dedupe", "valid", "distinct"), [(None, 6, 4), ("first", 5, 4), ("last", 5, 4)])
+    def test_csv(self, tmp_path, dedupe, valid, distinct):
+        prepared = prepare(write(tmp_path, self.CSV), dedupe=dedupe)
+        assert len(list(prepared.rows())) == valid
+        assert (prepared.counts.rows_valid, prepared.counts.contacts_distinct) == (valid, distinct)
+        assert prepared.counts.as_dict()["contacts_distinct"] == distinct
+
+    @pytest.mark.parametrize(("dedupe", "valid", "distinct"), [(None, 6, 4), ("first", 5, 4), ("last", 5, 4)])
+    def test_records(self, dedupe, valid, distinct):
+        records = [{k: v for k, v in row.items() if v} for row in csv.DictReader(self.CSV.splitlines())]
+        prepared = prepare(records, dedupe=dedupe)
+        assert len(list(prepared)) == valid
+        assert (prepared.counts.rows_valid, prepared.counts.contacts_distinct) == (valid, distinct)
+
+    def test_the_issue_case_three_rows_two_contacts(self):
+        prepared = prepare([{"email": "a@b.co"}, {"email": "a@B.co"}, {"email": "c@d.co"}], dedupe=None)
+        list(prepared)
+        assert (prepared.counts.rows_valid, prepared.counts.contacts_distinct) == (3, 2)
+
+    def test_sms_only_file_without_dedupe(self, tmp_path):
+        prepared = prepare(write(tmp_path, "sms_number\n5081231234\n508-123-1234\n"), dedupe="first")
+        assert len(list(prepared.rows())) == 2
+        assert prepared.counts.contacts_distinct == 1
+
+    def test_rejected_rows_are_not_contacts(self, tmp_path):
+        prepared = prepare(write(tmp_path, V2_CSV), dedupe=None)
+        list(prepared.rows())
+        assert (prepared.counts.rows_valid, prepared.counts.contacts_distinct) == (3, 2)
+
+
+class TestRecordWarnings:
+    def test_keys_not_imported_are_named_once(self):
+        records = [{"email": f"p{i}@b.co", "tags": ["x"], "Notes": "n", **({"extra": 1} if i % 2 else {})}
+                   for i in range(1000)]  # fmt: skip
+        prepared = prepare(records)
+        assert prepared.warnings == []  # known once the records are read
+        assert len(list(prepared)) == 1000
+        assert prepared.warnings == ["records: keys not imported: tags, Notes, extra."]
+
+    def test_many_keys_not_imported_are_counted(self):
+        prepared = prepare([{"email": f"p{i}@b.co", f"odd_{i}": 1} for i in range(30)])
+        list(prepared)
+        assert prepared.warnings == [
+            "records: keys not imported: " + ", ".join(f"odd_{i}" for i in range(20)) + " and 10 more."
+        ]
+
+    def test_shadowed_keys_and_unused_column_map_keys(self):
+        prepared = prepare(
+            [{"email": "a@b.co", "Title": "Mrs.", "Job Title": "CEO"}, {"email": "c@d.co", "Title": "Dr."}],
+            column_map={"Nope": None},
+        )
+        assert list(prepared) == [(1, {"email": "a@b.co", "job_title": "CEO"}), (2, {"email": "c@d.co",
+                                                                                      "job_title": "Dr."})]  # fmt: skip
+        assert prepared.warnings == [
+            "records: 'Title' is not imported: 'Job Title' fills job_title (a heading naming the field itself wins "
+            "over an alias); to import 'Title' as well, map it to another field with column_map.",
+            "records: column_map names keys no record has: Nope.",
+        ]
+
+    def test_keys_column_map_drops_are_not_named(self):
+        prepared = prepare([{"email": "a@b.co", "tags": 1, "Notes": "n"}], column_map={"tags": None})
+        list(prepared)
+        assert prepared.warnings == ["records: keys not imported: Notes."]
+
+    def test_warnings_are_added_once_with_two_passes(self):
+        prepared = prepare([{"email": "a@b.co", "tags": 1}, {"email": "A@b.co", "tags": 2}], dedupe="last")
+        assert [n for n, _ in prepared] == [2]
+        assert prepared.warnings == ["records: keys not imported: tags."]
+
+
+class TestJsonLayouts:
+    CONTACTS = [{"email": f"p{i}@example.com", "first_name": f"P{i}"} for i in range(3)]
+
+    def test_the_issue_case_one_object_holding_the_array(self, tmp_path):
+        """It used to end as one row rejected for 'no email', and nothing imported."""
+        path = write(tmp_path, json.dumps({"contacts": self.CONTACTS}), "people.json")
+        prepared = prepare(path)
+        assert [record for _, record in prepared] == self.CONTACTS
+        assert (prepared.counts.rows_read, prepared.counts.rows_valid) == (3, 3)
+        assert prepared.warnings == [
+            f"{path}: the top level is an object, not an array; the contacts are read from its only array of "
+            "objects, under 'contacts' (set json_array_key='contacts' to choose it yourself)."
+        ]
+
+    def test_json_array_key(self, tmp_path):
+        path = write(tmp_path, json.dumps({"a": [{"email": "x@y.co"}], "contacts": self.CONTACTS}), "people.json")
+        with pytest.raises(ContactFileError, match="people.json: the top level is an object with keys a, contacts;"):
+            prepare(path)  # before anything is read or sent
+        prepared = prepare(path, json_array_key="contacts", dedupe="last")
+        assert [record for _, record in prepared] == self.CONTACTS
+        assert prepared.warnings == []
+
+    def test_json_array_key_is_not_for_records(self):
+        with pytest.raises(ValueError, match="json_array_key is for JSON files"):
+            prepare(self.CONTACTS, json_array_key="contacts")
+
+    def test_a_column_map_email_key_makes_one_object_one_contact(self, tmp_path):
+        path = write(tmp_path, json.dumps({"Contact": "a@b.co", "kids": [{"name": "Bo"}]}), "one.json")
+        with pytest.raises(ContactFileError, match="one contact .* or a wrapper"):
+            prepare(path, column_map={"Contact": "email"})
+        rejected: list[Rejected] = []
+        assert list(prepare(path, json_array_key="kids", on_reject=rejected.append)) == []
+        assert [(problem.row_number, problem.code) for problem in rejected] == [(1, "missing_email")]

@@ -43,6 +43,65 @@ class TestColumns:
         with pytest.raises(ColumnPlanError, match="'Email' and 'email address' both map to 'email'"):
             plan("Email", "email address")
 
+    def test_outlook_title_and_job_title(self):
+        """Outlook's "Title" is a salutation: "Job Title", the field's own name, wins over the alias."""
+        p = plan("First Name", "Title", "Company", "Job Title", "E-mail Address")
+        assert p.columns == ("first_name", "company_name", "job_title", "email")
+        assert p.source_column(2) == "Job Title"
+        assert p.shadowed_columns == (("Title", "Job Title", "job_title"),)
+        assert p.ignored_columns == ()
+        values, problems = check(p, "Ada", "Mrs.", "Acme", "Engineer", "ada@b.co")
+        assert (values, problems) == (["Ada", "Acme", "Engineer", "ada@b.co"], [])
+        assert p.record(values)["job_title"] == "Engineer"
+
+    def test_every_alias_loses_to_the_fields_own_name(self):
+        p = plan("Title", "Position", "job_title", "email")
+        assert p.columns == ("job_title", "email") and p.sources == (2, 3)
+        assert p.shadowed_columns == (("Title", "job_title", "job_title"), ("Position", "job_title", "job_title"))
+
+    def test_column_map_wins_over_the_fields_own_name(self):
+        p = plan("Title", "Job Title", "email", column_map={"Title": "job_title"})
+        assert p.columns == ("job_title", "email") and p.source_column(0) == "Title"
+        assert p.shadowed_columns == (("Job Title", "Title", "job_title"),)
+
+    def test_custom_field_heading_wins_over_a_v2_custom_field(self):
+        p = plan("email", "Custom Field 1", "cf:custom_field_1")
+        assert p.columns == ("email", "cf:custom_field_1") and p.source_column(1) == "cf:custom_field_1"
+        assert p.shadowed_columns == (("Custom Field 1", "cf:custom_field_1", "cf:custom_field_1"),)
+
+    @pytest.mark.parametrize(
+        ("header", "column_map", "first", "second"),
+        [
+            (("Title", "Position", "email"), None, "Title", "Position"),  # two aliases
+            (("First Name", "first_name", "email"), None, "First Name", "first_name"),  # two own names
+            (("A", "B", "email"), {"A": "job_title", "B": "job_title"}, "A", "B"),  # two column_map entries
+            (("Title", "Position", "Job Title", "Role", "email"), {"Role": "job_title", "Job Title": "job_title"},
+             "Job Title", "Role"),
+        ],
+    )  # fmt: skip
+    def test_claims_of_one_strength_are_ambiguous(self, header, column_map, first, second):
+        with pytest.raises(ColumnPlanError) as info:
+            plan(*header, column_map=column_map)
+        key = "first_name" if "First Name" in header else "job_title"
+        assert str(info.value) == (
+            f"columns {first!r} and {second!r} both map to {key!r}; drop one or map it elsewhere with column_map "
+            "(column_map beats a heading, and a heading naming the field itself beats an alias such as 'Title'; "
+            "these two tie)"
+        )
+
+    @pytest.mark.parametrize(
+        "header", [("email", "E-mail"), ("E-mail", "email"), ("sms_number", "SMS"), ("Email Address", "E-mail")]
+    )
+    def test_identity_columns_are_never_dropped(self, header):
+        key = "sms_number" if "SMS" in header else "email"
+        with pytest.raises(ColumnPlanError, match=f"{key} decides who a contact is, so neither is dropped"):
+            plan(*header)
+
+    def test_column_map_for_an_identity_column_still_needs_the_other_gone(self):
+        with pytest.raises(ColumnPlanError, match="columns 'email' and 'Work Email' both map to 'email'"):
+            plan("email", "Work Email", column_map={"Work Email": "email"})
+        assert plan("email", "Work Email", column_map={"Work Email": "email", "email": None}).sources == (1,)
+
     def test_column_map_target_must_be_an_import_name(self):
         with pytest.raises(ValueError, match="not a V3 import name"):
             plan("Email", "Shoe", column_map={"Shoe": "shoe_size"})

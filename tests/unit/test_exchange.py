@@ -17,6 +17,7 @@ import pytest
 from cc_provider.exceptions import (
     ConstantContactApiError,
     ConstantContactAuthError,
+    ConstantContactOutcomeUnknownError,
     ConstantContactQuotaExceededError,
     ConstantContactTransportError,
 )
@@ -376,6 +377,44 @@ class TestRetries:
         text = str(info.value)
         assert text == "GET /v3/contact_lists failed after 3 attempts: ReadTimeout"
         assert server.kinds() == ["token", "api", "sleep", "api", "sleep", "api"]
+
+    def import_post(self, ex: Exchange) -> HttpRequest:
+        return ex.request("POST", "/activities/contacts_json_import", content=b"{}", replay_safe=False)
+
+    def test_a_replay_unsafe_post_that_may_have_arrived_is_not_replayed(self, clock, masked):
+        # The guard against importing twice by accident: the flow raises instead of sending again.
+        ex = make_exchange()
+        server = Server(token=[token_ok("tok")], api=[TransportFailure("ReadTimeout", maybe_delivered=True)])
+        with pytest.raises(ConstantContactOutcomeUnknownError, match="may have accepted it; it is not replayed"):
+            server.run(ex.call(self.import_post(ex)))
+        assert server.kinds() == ["token", "api"]
+
+    def test_a_replay_unsafe_post_that_never_left_is_retried(self, clock, masked):
+        ex = make_exchange()
+        server = Server(
+            token=[token_ok("tok")],
+            api=[TransportFailure("ConnectError", maybe_delivered=False), json_response(201, {"activity_id": "a"})],
+        )
+        assert server.run(ex.call(self.import_post(ex))).status_code == 201
+        assert server.kinds() == ["token", "api", "sleep", "api"]
+
+    def test_a_replay_unsafe_post_answered_503_is_retried(self, clock, masked):
+        # an answer says the request was refused, so sending it again cannot import twice
+        ex = make_exchange()
+        server = Server(
+            token=[token_ok("tok")],
+            api=[api_error_body(503, "unavailable"), json_response(201, {"activity_id": "a"})],
+        )
+        assert server.run(ex.call(self.import_post(ex))).status_code == 201
+        assert server.kinds() == ["token", "api", "sleep", "api"]
+
+    def test_a_replay_safe_request_that_may_have_arrived_is_retried(self, clock, masked):
+        ex = make_exchange()
+        server = Server(
+            token=[token_ok("tok")], api=[TransportFailure("ReadTimeout", maybe_delivered=True), json_response(200, {})]
+        )
+        assert server.run(ex.call(get_lists(ex))).status_code == 200
+        assert server.kinds() == ["token", "api", "sleep", "api"]
 
     def test_transport_error_message_has_no_query_or_token(self, clock, masked):
         ex = make_exchange()

@@ -1,5 +1,5 @@
 """
-Unit tests for cc_provider.operators.submissions: the resume fingerprint and the submission ledger.
+Unit tests for cc_provider.operators.submissions: the resume fingerprint, the ledger, and posting once.
 
 A real Airflow Variable needs a running task (tests/integration/test_import_resume.py covers that), so
 the in-task behaviour runs against an in-memory stand-in for ``airflow.sdk.Variable`` with the same
@@ -23,6 +23,7 @@ import airflow.sdk
 import pytest
 
 from cc_provider.activity import RETENTION_SECONDS
+from cc_provider.exceptions import ConstantContactApiError, ConstantContactOutcomeUnknownError
 from cc_provider.operators import submissions
 from cc_provider.operators.submissions import (
     KEY_PREFIX,
@@ -30,6 +31,7 @@ from cc_provider.operators.submissions import (
     SubmissionLedger,
     SubmissionRecord,
     fingerprint,
+    post_once,
 )
 
 NOW = 1_900_000_000.0
@@ -328,6 +330,8 @@ class TestSaveAndClear:
             "rows_sent": 17,
             "started_at": record.started_at,
             "pending": None,
+            "reposts": 0,
+            "members_before": None,
         }
 
         retry = ledger(log)  # the next try: a new ledger object, the same key
@@ -407,3 +411,101 @@ class TestOutsideATask:
         monkeypatch.setattr(airflow.sdk, "Variable", Refusing())
         with pytest.raises(RuntimeError, match="said no"):
             ledger(log).save(SubmissionRecord("fp", ["a1"], 1, NOW))
+
+
+class Poster:
+    """A scripted ``post``: each call takes the next outcome (an activity, or an exception to raise)."""
+
+    def __init__(self, *outcomes: Any) -> None:
+        self.outcomes = list(outcomes)
+        self.calls = 0
+        self.pending_seen: list[Any] = []
+
+    def __call__(self, record: SubmissionRecord, variables: FakeVariable, key: str) -> Any:
+        def post() -> dict[str, Any]:
+            self.calls += 1
+            # what a crash right now would leave for the retry: the pending mark is saved before the post
+            self.pending_seen.append(json.loads(variables.values[key])["pending"])
+            outcome = self.outcomes.pop(0)
+            if isinstance(outcome, Exception):
+                raise outcome
+            return outcome
+
+        return post
+
+
+def lost_answer() -> ConstantContactOutcomeUnknownError:
+    return ConstantContactOutcomeUnknownError("POST /v3/activities/contacts_json_import got no answer (ReadTimeout).")
+
+
+class TestPostOnce:
+    """Every branch of posting a request whose answer may be lost (the replay-unsafe import POST)."""
+
+    KEY = "constant_contact_submitted__dag__task__run__-1"
+
+    def post_once(self, poster: Poster, record: SubmissionRecord, variables, log, **kwargs: Any) -> dict[str, Any]:
+        self.sleeps: list[float] = []
+        return post_once(
+            poster(record, variables, self.KEY),
+            ledger=ledger(log, self.KEY),
+            record=record,
+            index=kwargs.pop("index", 0),
+            contacts=100,
+            delay=lambda n: n * 0.5,
+            log=log.logger,
+            sleep=self.sleeps.append,
+            **kwargs,
+        )
+
+    def test_an_answered_post_is_posted_once(self, variables, clock, log):
+        record = SubmissionRecord("fp")
+        poster = Poster({"activity_id": "a1"})
+        assert self.post_once(poster, record, variables, log) == {"activity_id": "a1"}
+        assert poster.calls == 1 and record.reposts == 0 and self.sleeps == []
+        assert poster.pending_seen == [{"index": 0, "posted_at": NOW, "contacts": 100}]
+
+    def test_a_lost_answer_is_posted_again_never_looked_for(self, variables, clock, log):
+        # Nothing in an activity tells whose it is: the only safe answer to a lost one is to post again.
+        record = SubmissionRecord("fp")
+        poster = Poster(lost_answer(), {"activity_id": "a2"})
+        assert self.post_once(poster, record, variables, log)["activity_id"] == "a2"
+        assert poster.calls == 2 and record.reposts == 1 and self.sleeps == [0.5]
+        assert "Posting request 1 again (1 of 3)" in log.warnings[0]
+
+    def test_every_post_may_lose_its_answer_until_the_try_gives_up(self, variables, clock, log):
+        record = SubmissionRecord("fp")
+        poster = Poster(lost_answer(), lost_answer(), lost_answer())
+        with pytest.raises(ConstantContactOutcomeUnknownError):
+            self.post_once(poster, record, variables, log, max_unanswered=2)
+        assert poster.calls == 3 and self.sleeps == [0.5, 1.0]
+        # the pending mark stays saved: the task's retry knows the request may be in, and posts it again
+        assert json.loads(variables.values[self.KEY])["pending"]["index"] == 0
+
+    def test_a_refused_post_clears_the_pending_mark(self, variables, clock, log):
+        record = SubmissionRecord("fp")
+        poster = Poster(ConstantContactApiError(400, "bad", "validation"))
+        with pytest.raises(ConstantContactApiError):
+            self.post_once(poster, record, variables, log)
+        assert poster.calls == 1 and self.sleeps == []
+        assert json.loads(variables.values[self.KEY])["pending"] is None
+
+    def test_a_refusal_after_a_lost_answer_still_raises(self, variables, clock, log):
+        record = SubmissionRecord("fp")
+        poster = Poster(lost_answer(), ConstantContactApiError(400, "bad", "validation"))
+        with pytest.raises(ConstantContactApiError):
+            self.post_once(poster, record, variables, log)
+        assert poster.calls == 2 and record.reposts == 1
+
+    def test_a_retry_posts_the_pending_request_again(self, variables, clock, log):
+        # An earlier try lost the answer of request 2 (index 1) and failed; its activity may exist.
+        record = SubmissionRecord("fp", ["a1"], 100, pending={"index": 1, "posted_at": NOW - 60, "contacts": 100})
+        poster = Poster({"activity_id": "a2"})
+        assert self.post_once(poster, record, variables, log, index=1)["activity_id"] == "a2"
+        assert poster.calls == 1 and record.reposts == 1
+        assert "an earlier try's post lost its answer and may have been imported; posting it again" in log.warnings[0]
+
+    def test_a_pending_mark_of_another_request_is_not_a_repost(self, variables, clock, log):
+        record = SubmissionRecord("fp", ["a1"], 100, pending={"index": 0, "posted_at": NOW - 60, "contacts": 100})
+        poster = Poster({"activity_id": "a2"})
+        self.post_once(poster, record, variables, log, index=1)
+        assert record.reposts == 0 and log.warnings == []

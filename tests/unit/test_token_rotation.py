@@ -365,37 +365,121 @@ class TestRotation:
 
 
 class TestLongLived:
-    def test_no_store_writes_and_no_lock(self, clock):
+    def test_one_refresh_is_shared_through_the_store_under_its_lock(self, clock):
         store = MemoryTokenStore()
         ex = make(store, token_type="long_lived")
-        server = Server(clock, token=[granted("at-1", SEED), granted("at-2", SEED)], api=[OK])
+        server = Server(clock, token=[granted("at-1", SEED)], api=[OK])
         server.run(ex.call(get(ex)))
-        clock.now += 3600
-        server.run(ex.access_token())
-        assert "try_lock" not in server.kinds() and "save" not in server.kinds()
-        assert store.saves == 0 and store.record is None
-        assert server.sent_refresh_tokens == [SEED, SEED]
+        assert server.kinds() == ["peek", "try_lock", "peek", "token", "save", "release", "api"]
+        assert store.record == TokenRecord(SEED, "at-1", T0 + 3600, T0, CLIENT_ID)
+        assert store.try_lock() is not None  # released
+
+        # another worker (its own process: its own slot) uses the shared token: no token request
+        other = make(store, token_type="long_lived")
+        server = Server(clock, api=[OK])
+        server.run(other.call(get(other)))
+        assert server.kinds() == ["peek", "api"]
+        assert other.token.value == "at-1" and other.refresh_count == 0
+
+    def test_near_expiry_one_worker_refreshes_with_the_same_refresh_token(self, clock):
+        store = MemoryTokenStore(record(SEED, "at-1", expires_in=3600))
+        clock.now = T0 + 3600 - 299  # inside the 300 s lead
+        ex = make(store, token_type="long_lived")
+        server = Server(clock, token=[granted("at-2", SEED)])
+        assert server.run(ex.access_token()).value == "at-2"
+        assert server.sent_refresh_tokens == [SEED]
+        assert store.record.access_token == "at-2" and store.record.refresh_token == SEED
+
+    def test_a_refresh_under_way_elsewhere_is_waited_for_and_its_token_used(self, clock):
+        store = MemoryTokenStore()
+        other = store.try_lock()  # another process is refreshing
+        ex = make(store, token_type="long_lived")
+        flow = ex.access_token()
+        action = next(flow)
+        while not isinstance(action, Sleep):
+            action = flow.send(action.func(*action.args))
+        store.record = record(SEED, "at-other")  # it saved its token
+        other.release()
+        server = Server(clock)
+        assert server.run(_resume(flow)).value == "at-other"
+        assert not server.token_requests and store.saves == 0
+
+    def test_a_lock_never_released_costs_a_wait_then_an_unshared_refresh(self, clock, caplog):
+        store = MemoryTokenStore()
+        assert store.try_lock() is not None  # a holder that died (its lease has not lapsed yet)
+        ex = make(store, token_type="long_lived")
+        server = Server(clock, token=[granted("at", SEED)])
+        with caplog.at_level(logging.WARNING):
+            assert server.run(ex.access_token()).value == "at"
+        assert sum(server.sleeps) == pytest.approx(ex.tokens.share_wait_seconds, abs=1.0)
+        assert "refreshing without sharing the access token" in caplog.text
+        assert store.saves == 0
+
+    def test_a_store_that_cannot_be_locked_or_written_is_not_a_dependency(self, clock, caplog):
+        class NoLock(MemoryTokenStore):
+            def try_lock(self):
+                raise OSError("read-only file system")
+
+        class NoWrite(MemoryTokenStore):
+            def save(self, record, expected_refresh_token):
+                raise OSError("disk full")
+
+        with caplog.at_level(logging.WARNING):
+            for store in (NoLock(), NoWrite()):
+                ex = make(store, token_type="long_lived")
+                server = Server(clock, token=[granted("at", SEED)], api=[OK])
+                assert server.run(ex.call(get(ex))).ok
+                assert store.record is None
+        assert "Could not lock in memory (read-only file system)" in caplog.text
+        assert "Could not save the Constant Contact tokens to in memory: disk full" in caplog.text
+
+    def test_a_store_unavailable_here_is_neither_locked_nor_written(self, clock):
+        class Elsewhere(MemoryTokenStore):
+            def available(self):
+                return False
+
+        store = Elsewhere(record("from-login", "at-login"))
+        ex = make(store, token_type="long_lived")
+        server = Server(clock, token=[granted("at", SEED)])
+        assert server.run(ex.access_token()).value == "at"
+        assert server.kinds() == ["peek", "token"]  # peek answers None: the store is not read, locked or written
+        assert server.sent_refresh_tokens == [SEED] and store.saves == 0
 
     def test_a_refresh_token_saved_by_a_login_is_preferred(self, clock):
         store = MemoryTokenStore(record("from-login"))
         ex = make(store, token_type="long_lived")
         server = Server(clock, token=[INVALID_GRANT, granted("at")])
-        # the stored token is refused: the connection's own one is tried next
+        # the stored token is refused: the connection's own one is tried next, and shared
         assert server.run(ex.access_token()).value == "at"
         assert server.sent_refresh_tokens == ["from-login", SEED]
-        assert store.saves == 0
+        assert store.record.refresh_token == SEED and store.record.access_token == "at"
+
+    def test_a_login_meanwhile_is_not_overwritten(self, clock, caplog):
+        store = MemoryTokenStore()
+        ex = make(store, token_type="long_lived")
+
+        def login_meanwhile(_request):
+            store.record = record("from-login", "at-login")
+            return granted("at", SEED)
+
+        with caplog.at_level(logging.WARNING):
+            assert Server(clock, token=[login_meanwhile]).run(ex.access_token()).value == "at"
+        assert store.record.refresh_token == "from-login"
+        assert "changed while this process was refreshing" in caplog.text
 
     def test_refused_everywhere_says_how_to_reauthorize(self, clock):
-        ex = make(MemoryTokenStore(), token_type="long_lived")
+        store = MemoryTokenStore()
+        ex = make(store, token_type="long_lived")
         with pytest.raises(ConstantContactAuthError, match="Authorize the app again"):
             Server(clock, token=[INVALID_GRANT]).run(ex.access_token())
+        assert store.try_lock() is not None  # the lock was released
 
     def test_an_unexpected_rotation_is_saved_rather_than_lost(self, clock, caplog):
         store = MemoryTokenStore()
         ex = make(store, token_type="long_lived")
         with caplog.at_level(logging.WARNING):
             Server(clock, token=[granted("at", "rotated")]).run(ex.access_token())
-        assert store.record.refresh_token == "rotated"
+        assert store.record.refresh_token == "rotated" and store.saves == 1
         assert "refresh_mode to 'rotating'" in caplog.text
         assert store.try_lock() is not None
         # the process goes on with the new token too
@@ -403,6 +487,19 @@ class TestLongLived:
         server = Server(clock, token=[granted("at-2", "rotated")])
         server.run(ex.access_token())
         assert server.sent_refresh_tokens == ["rotated"]
+
+    def test_an_unexpected_rotation_is_saved_even_when_the_lock_wait_ran_out(self, clock):
+        store = MemoryTokenStore()
+        other = store.try_lock()
+        ex = make(store, token_type="long_lived")
+        ex.tokens.share_wait_seconds = 1.0
+
+        def holder_gone(_request):
+            other.release()
+            return granted("at", "rotated")
+
+        Server(clock, token=[holder_gone]).run(ex.access_token())
+        assert store.record.refresh_token == "rotated"
 
     def test_works_without_a_store(self, clock):
         ex = make(None, token_type="long_lived")
@@ -416,7 +513,7 @@ class TestPacing:
         server = Server(clock, token=[INVALID_GRANT, granted("at")])
         ex.tokens.slot.refresh_token = "stale"  # two candidates: two token requests in a row
         server.run(ex.access_token())
-        assert server.kinds() == ["peek", "token", "sleep", "token"]
+        assert [k for k in server.kinds() if k in ("token", "sleep")] == ["token", "sleep", "token"]
         assert server.sleeps == [pytest.approx(1.02)]
 
     def test_api_requests_are_paced_by_the_limiter(self, clock):
