@@ -33,7 +33,7 @@ test: install
 # What no source settles about the real API is a sandbox switch (README "Behaviour switches"); the suite
 # above runs under the "documented" profile, and the whole-import tests run again under the others.
 PROFILE_TESTS := tests/integration/test_fault_matrix.py tests/integration/test_example_dags.py \
-  tests/integration/test_import_operators.py tests/integration/test_import_resume.py tests/integration/test_post_once.py
+  tests/integration/test_import_resume.py tests/integration/test_post_once.py
 test-profiles: install
 	@for profile in opaque free_text; do \
 	  echo "test-profiles: the sandbox's '$$profile' behaviour profile"; \

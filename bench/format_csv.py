@@ -8,7 +8,8 @@ Contenders, each run in its own subprocess (so peak memory is the contender's ow
 - ``plain copy``: ``csv.reader`` -> ``csv.writer`` into one file, no checks (the floor);
 - ``cc_provider``: :func:`prepare_import` (encoding scan, mapping, every check, dedupe, rejects file) ->
   :func:`iter_csv_chunks` (files of <= 39,999 contacts and <= 4 MB, measured on the exact bytes);
-- ``cc_provider (no dedupe)``: the same without deduplication (memory independent of distinct emails);
+- ``cc_provider (no dedupe)``: the same without deduplication (distinct contacts are still counted, with the
+  same fingerprints);
 - ``pandas``: ``read_csv(dtype=str)`` + ``to_csv`` into one file, no checks (skipped, and said so, without pandas);
 - ``pandas (checks)``: the same plus vectorised column renaming, stripping, the email, length, birthday and
   anniversary-format checks, first-wins dedupe and files of 39,999 rows (a subset of cc_provider's work:

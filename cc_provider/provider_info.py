@@ -36,6 +36,7 @@ def get_provider_info() -> dict[str, Any]:
                 "integration-name": INTEGRATION,
                 "python-modules": [
                     "cc_provider.operators.lists",
+                    "cc_provider.operators.csv_import",
                     "cc_provider.operators.json_import",
                     "cc_provider.operators.membership",
                     "cc_provider.operators.upsert",
@@ -95,7 +96,7 @@ def get_provider_info() -> dict[str, Any]:
                     "timeout": {
                         "label": "HTTP timeout (seconds)",
                         "description": "How long to wait for one answer of the API; a bulk import that gets none "
-                        "is looked for before it is posted again.",
+                        "is posted again (an import upserts by email, so a duplicate changes nothing).",
                         "schema": {"type": ["number", "null"], "default": 60, "minimum": 1},
                     },
                     "api_base_url": {

@@ -74,3 +74,64 @@ def test_hook_declares_discoverable_attributes():
     assert ConstantContactHook.default_conn_name == "constant_contact_default"
     assert ConstantContactHook.hook_name == info["hook-name"]
     assert info["conn-fields"]["refresh_token"]["schema"]["format"] == "password"
+
+
+def _classes_defined_in_the_package() -> list[type]:
+    """Every class defined in a module of ``cc_provider`` (the sandbox stands apart and is not a provider part)."""
+    import inspect
+    import pkgutil
+
+    import cc_provider
+
+    classes: list[type] = []
+    for info in pkgutil.walk_packages(cc_provider.__path__, "cc_provider."):
+        if info.name.startswith("cc_provider.sandbox") or info.name.endswith("__main__"):
+            continue
+        module = importlib.import_module(info.name)
+        classes += [c for _, c in inspect.getmembers(module, inspect.isclass) if c.__module__ == info.name]
+    return classes
+
+
+def test_every_hook_operator_sensor_trigger_and_link_is_listed():
+    """Metadata that cannot drift: a new class in a module the provider info does not name fails here."""
+    import inspect
+
+    from airflow.sdk import BaseHook, BaseOperator, BaseOperatorLink, BaseSensorOperator
+    from airflow.triggers.base import BaseTrigger
+
+    info = get_provider_info()
+
+    def modules(section: str) -> set[str]:
+        return {m for entry in info[section] for m in entry["python-modules"]}
+
+    missing = []
+    for cls in _classes_defined_in_the_package():
+        if inspect.isabstract(cls):
+            continue
+        if issubclass(cls, BaseSensorOperator):
+            listed = cls.__module__ in modules("sensors")
+        elif issubclass(cls, BaseOperator):
+            listed = cls.__module__ in modules("operators")
+        elif issubclass(cls, BaseTrigger):
+            listed = cls.__module__ in modules("triggers")
+        elif issubclass(cls, BaseHook):
+            listed = cls.__module__ in modules("hooks")
+        elif issubclass(cls, BaseOperatorLink):
+            listed = f"{cls.__module__}.{cls.__qualname__}" in info["extra-links"]
+        else:
+            continue
+        if not listed:
+            missing.append(f"{cls.__module__}.{cls.__qualname__}")
+    assert missing == [], f"not in get_provider_info(): {missing}"
+
+
+def test_the_walk_finds_every_kind():
+    """The test above looks at real classes: the walk finds the provider's own of each kind."""
+    names = {c.__name__ for c in _classes_defined_in_the_package()}
+    assert {
+        "ConstantContactHook",
+        "ConstantContactImportCsvOperator",
+        "ConstantContactActivitySensor",
+        "ConstantContactActivityTrigger",
+        "ConstantContactListLink",
+    } <= names

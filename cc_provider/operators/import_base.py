@@ -67,7 +67,7 @@ class ConstantContactImportBaseOperator(ActivityWaitMixin, BaseOperator):
     :param list_names: names of the lists instead of ids; missing lists are created (not in a dry run). Templated.
     :param column_map: source column -> V3 import name (``None`` drops a column), for what the aliases miss.
     :param dedupe: ``"first"`` or ``"last"`` occurrence of an email wins; ``None`` keeps duplicates.
-    :param rejects_path: CSV of rows rejected locally (and, when waiting in the worker, by the API). Templated.
+    :param rejects_path: CSV of rows rejected locally (and, after a wait, by the API). Templated.
     :param dry_run: read, check, count and estimate the requests; send nothing.
     :param max_reject_rate: fail before any upload if more than this share of rows is rejected locally.
     :param create_custom_fields: create custom fields named by ``cf:`` columns that the account lacks

@@ -205,7 +205,7 @@ class TestJsonOperator:
     def test_without_dedupe_the_contacts_the_api_merges_are_counted_once(self, hook, list_id):
         records = [{"email": "twice@example.com"}, {"email": "once@example.com"}, {"email": "TWICE@example.com"}]
         task = ConstantContactImportJsonOperator(
-            task_id="i", contacts=records, list_ids=[list_id], dedupe=None, wait_for_completion=True
+            task_id="i", contacts=records, list_ids=[list_id], dedupe=None, wait_for_completion=True, poll_interval=0.05
         )
         summary = run(task)
         assert (summary["rows_sent"], summary["contacts_sent"]) == (3, 2)
@@ -217,7 +217,12 @@ class TestJsonOperator:
         people = [{"email": f"w{i}@example.com"} for i in range(3)]
         path.write_text(json.dumps({"contacts": people, "unsubscribed": [{"email": "not-me@example.com"}]}))
         task = ConstantContactImportJsonOperator(
-            task_id="i", path=str(path), json_array_key="contacts", list_ids=[list_id], wait_for_completion=True
+            task_id="i",
+            path=str(path),
+            json_array_key="contacts",
+            list_ids=[list_id],
+            wait_for_completion=True,
+            poll_interval=0.05,
         )
         summary = run(task)
         assert (summary["rows_read"], summary["rows_imported"]) == (3, 3)
