@@ -75,6 +75,7 @@ class SandboxConfig:
     :param unknown_csv_headers: unknown CSV columns: ``reject`` (400) or ``ignore``.
     :param person_count_mode: ``all_rows`` (every row of the file) or ``imported_only``.
     :param timestamp_style: ``spec`` (per field, as the spec shows), ``offset`` (-05:00) or ``seconds_z``.
+    :param list_full_reporting: how an import reports a contact already on 50 lists: ``error_count`` or ``not_counted``.
     :param queue_full_error_key: ``error_key`` of the 429 for too many queued activities (not ``quota_exceeded``).
     """
 
@@ -111,6 +112,7 @@ class SandboxConfig:
     list_name_case: str = SWITCHES["list_name_case"][0]
     unknown_csv_headers: str = SWITCHES["unknown_csv_headers"][0]
     person_count_mode: str = SWITCHES["person_count_mode"][0]
+    list_full_reporting: str = SWITCHES["list_full_reporting"][0]
     timestamp_style: str = SWITCHES["timestamp_style"][0]
     queue_full_error_key: str = QUEUE_FULL_DEFAULT_KEY
 

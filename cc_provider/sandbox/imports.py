@@ -293,8 +293,11 @@ def apply_row(state: SandboxState, activity: Activity, row: ImportRow) -> None:
         activity.cannot_add_to_list_count += 1
         return
     if join_lists(state, contact, activity.list_ids):
-        # A contact is on at most 50 lists (S1, S12). The spec does not say how an import reports it:
-        # a non-correctable error, unless the row already counted as correctable (a row counts once).
+        # A contact is on at most 50 lists (S1, S12). The spec does not say how an import reports it
+        # (the list_full_reporting switch): a non-correctable error, unless the row already counted as
+        # correctable (a row counts once), or nothing at all.
+        if state.config.list_full_reporting == "not_counted":
+            return
         activity.list_full += 1
         if problem is None:
             activity.error_count += 1

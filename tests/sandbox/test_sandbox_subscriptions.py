@@ -7,7 +7,7 @@ import urllib.error
 import pytest
 import requests
 
-from cc_provider.sandbox.testing import admin_call
+from cc_provider.sandbox.testing import admin_call, patch_config
 
 
 def members(api, list_id: str) -> list[str]:
@@ -153,7 +153,9 @@ def fifty_lists(api) -> list[str]:
     return [api.create_list(f"L{n}")["list_id"] for n in range(50)]
 
 
-def test_an_import_cannot_add_a_contact_to_a_51st_list(api):
+@pytest.mark.parametrize("reporting", ["error_count", "not_counted"])
+def test_an_import_cannot_add_a_contact_to_a_51st_list(api, reporting):
+    patch_config(api.server, list_full_reporting=reporting, activity_errors_style="line_numbers")
     lists = fifty_lists(api)
     extra = api.create_list("Extra")["list_id"]
     full = api.seed_contact("full@example.com", list_ids=lists)["contact_id"]
@@ -161,8 +163,12 @@ def test_an_import_cannot_add_a_contact_to_a_51st_list(api):
     rows = [{"email": "full@example.com", "first_name": "Full"}, {"email": "new@example.com"}]
     body = api.wait_for_state(api.start_import(rows, [extra])["activity_id"], "completed")
     status = body["status"]
-    assert (status["error_count"], status["correctable_count"], status["person_count"]) == (1, 0, 2)
-    assert body["activity_errors"] == ["Line 1: The contact is already a member of 50 lists"]
+    if reporting == "error_count":
+        assert (status["error_count"], status["correctable_count"], status["person_count"]) == (1, 0, 2)
+        assert body["activity_errors"] == ["Line 1: The contact is already a member of 50 lists"]
+    else:  # the contact is left off the list, and no counter or message says so
+        assert (status["error_count"], status["correctable_count"], status["person_count"]) == (0, 0, 2)
+        assert body["activity_errors"] == []
     after = contact(api, full)
     assert len(after["list_memberships"]) == 50 and extra not in after["list_memberships"]
     assert after["first_name"] == "Full"  # the row still updated the contact
