@@ -5,14 +5,14 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 UI_STAMP := $(VENV)/.installed-ui
 
-.PHONY: install demo test test-profiles test-ui lint sandbox lock clean
+.PHONY: install demo test test-profiles test-ui lint layout sandbox lock clean
 
 install: $(STAMP)
 
-$(STAMP): setup.cfg pyproject.toml constraints.txt
+$(STAMP): setup.cfg pyproject.toml sandbox/pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -c constraints.txt -e '.[test]'
+	$(PY) -m pip install --quiet -c constraints.txt -e ./sandbox -e '.[test]'
 	$(PY) -c "from airflow.providers_manager import ProvidersManager as P; assert 'airflow-provider-constant-contact' in P().providers, 'provider not registered'"
 	touch $(STAMP)
 
@@ -59,20 +59,25 @@ $(UI_STAMP): $(STAMP)
 
 # Lint, format and type checks (configured in pyproject.toml); .ci/run runs them.
 lint: install
-	$(PY) -m ruff check cc_provider dags tools tests bench
-	$(PY) -m ruff format --check cc_provider dags tools tests bench
+	$(PY) -m ruff check cc_provider sandbox dags tools tests bench
+	$(PY) -m ruff format --check cc_provider sandbox dags tools tests bench
 	$(PY) -m mypy
 
-sandbox: install
-	$(PY) -m cc_provider.sandbox
+# Figures of the package's layout (README "Layout"): modules one CSV import runs, modules in hooks/,
+# import cycles, the longest module, lines.
+layout: install
+	$(PY) tools/layout_figures.py
 
-# Re-pin every dependency after changing setup.cfg (needs the package index).
+sandbox: install
+	$(PY) -m cc_sandbox
+
+# Re-pin every dependency after changing setup.cfg or sandbox/pyproject.toml (needs the package index).
 lock:
 	rm -rf .lock-venv && $(PYTHON) -m venv .lock-venv
 	.lock-venv/bin/pip install --quiet --upgrade pip
-	.lock-venv/bin/pip install --quiet '.[test,ui]'
-	.lock-venv/bin/pip freeze --exclude airflow-provider-constant-contact > constraints.txt
+	.lock-venv/bin/pip install --quiet ./sandbox '.[test,ui]'
+	.lock-venv/bin/pip freeze --exclude airflow-provider-constant-contact --exclude cc-sandbox > constraints.txt
 	rm -rf .lock-venv
 
 clean:
-	rm -rf $(VENV) .airflow .demo build *.egg-info
+	rm -rf $(VENV) .airflow .demo build *.egg-info sandbox/build sandbox/*.egg-info

@@ -49,7 +49,7 @@ COLUMN_MAP = {"Work Phone": "phone", "Home Phone": None}
 
 
 class SandboxProcess:
-    """``python -m cc_provider.sandbox`` on a free port, the real rate limits unless told otherwise."""
+    """``python -m cc_sandbox`` on a free port, the real rate limits unless told otherwise."""
 
     def __init__(
         self, log_path: Path, *, limits: bool = True, start_delay: float = 0.05, rows_per_second: float = 50_000
@@ -58,7 +58,7 @@ class SandboxProcess:
         self.args = [
             sys.executable,
             "-m",
-            "cc_provider.sandbox",
+            "cc_sandbox",
             "--port",
             "0",
             "--activity-start-delay",

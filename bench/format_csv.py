@@ -6,7 +6,7 @@ Benchmark: format a synthetic contacts CSV through cc_provider.contacts, side by
 Contenders, each run in its own subprocess (so peak memory is the contender's own), best of ``--repeat``:
 
 - ``plain copy``: ``csv.reader`` -> ``csv.writer`` into one file, no checks (the floor);
-- ``cc_provider``: :func:`prepare_import` (encoding scan, mapping, every check, dedupe, rejects file) ->
+- ``cc_provider``: :class:`PreparedImport` (encoding scan, mapping, every check, dedupe, rejects file) ->
   :func:`iter_csv_chunks` (files of <= 39,999 contacts and <= 4 MB, measured on the exact bytes);
 - ``cc_provider (no dedupe)``: the same without deduplication (distinct contacts are still counted, with the
   same fingerprints);
@@ -114,9 +114,9 @@ def run_plain_copy(source: Path, out: Path) -> dict:
 
 
 def run_cc_provider(source: Path, out: Path, dedupe: str | None) -> dict:
-    from cc_provider.contacts import iter_csv_chunks, prepare_import
+    from cc_provider.contacts import PreparedImport, iter_csv_chunks
 
-    prepared = prepare_import(source, dedupe=dedupe, rejects_path=out / "rejects.csv")
+    prepared = PreparedImport(source, dedupe=dedupe, rejects_path=out / "rejects.csv")
     chunks = 0
     for chunk in iter_csv_chunks(prepared.rows(), prepared.columns, directory=out):
         chunks += 1

@@ -8,7 +8,7 @@ Benchmark: import a synthetic contacts CSV end to end through the sandbox with b
    case, 0.5% impossible anniversaries, some non-ASCII names (``--shape narrow``: 4 columns instead).
    Both operators get ``column_map={"Work Phone": "phone", "Home Phone": None}`` (see ``COLUMN_MAP``
    in ``e2e_common.py``: the CSV file import takes no ``work_phone``/``home_phone`` column).
-2. Starts ``python -m cc_provider.sandbox`` in a subprocess with the real rate limits (4 requests a
+2. Starts ``python -m cc_sandbox`` in a subprocess with the real rate limits (4 requests a
    second and 10,000 a day per client id, 1 a second on the token endpoint; ``--no-limits`` turns them
    off) and fast activities (start after 0.05 s, 50,000 rows a second each).
 3. For each operator: resets the sandbox, runs the operator in a fresh interpreter (``execute`` with a

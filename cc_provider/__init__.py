@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
-
-from cc_provider.provider_info import get_provider_info
+from cc_provider.provider_info import __version__, get_provider_info
 
 __all__ = ["__version__", "get_provider_info"]

@@ -2,8 +2,8 @@
 Bulk-activity states, and the one classification shared by every way of waiting.
 
 The sensor (poke, reschedule and deferrable), the trigger and the import operators all decide through
-:func:`classify`, :class:`ActivityWatch` and :func:`evaluate_results`; none of them branches on raw
-state strings.
+:func:`classify`, :class:`ActivityWatch` (one poll step, one deadline rule) and :func:`evaluate_results`,
+each answering with a :class:`Verdict`; none of them branches on raw state strings.
 """
 
 from __future__ import annotations
@@ -13,6 +13,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
+
+from cc_provider.exceptions import is_transient_error
 
 STATUS_COUNTERS = (
     "items_total_count",
@@ -56,11 +58,15 @@ class Outcome(str, enum.Enum):
 
 @dataclass(frozen=True)
 class Verdict:
-    """The outcome for one activity, with a sentence for logs and errors."""
+    """
+    What a look at activities decided, with a sentence for logs and errors.
 
-    activity_id: str
+    :ivar lines: for a poll of several activities, one line for each activity looked at.
+    """
+
     outcome: Outcome
     message: str
+    lines: tuple[str, ...] = ()
 
 
 def classify(
@@ -86,15 +92,15 @@ def classify(
         message = f"Activity {activity_id} reports an unknown state {raw_state!r}"
         waited = 0.0 if unknown_since is None or now is None else now - unknown_since
         if waited < unknown_state_grace:
-            return Verdict(activity_id, Outcome.PENDING, f"{message}; waiting up to {unknown_state_grace:.0f} s.")
-        return Verdict(activity_id, Outcome.FAILED, f"{message} (for {waited:.0f} s).")
+            return Verdict(Outcome.PENDING, f"{message}; waiting up to {unknown_state_grace:.0f} s.")
+        return Verdict(Outcome.FAILED, f"{message} (for {waited:.0f} s).")
     if state in PENDING_STATES:
-        return Verdict(activity_id, Outcome.PENDING, progress_line(activity))
+        return Verdict(Outcome.PENDING, progress_line(activity))
     if state is ActivityState.COMPLETED:
-        return Verdict(activity_id, Outcome.SUCCEEDED, progress_line(activity))
+        return Verdict(Outcome.SUCCEEDED, progress_line(activity))
     errors = "; ".join(str(e) for e in (activity.get("activity_errors") or [])[:3])
     detail = f": {errors}" if errors else "."
-    return Verdict(activity_id, Outcome.FAILED, f"Activity {activity_id} ended {state.value}{detail}")
+    return Verdict(Outcome.FAILED, f"Activity {activity_id} ended {state.value}{detail}")
 
 
 def progress_line(activity: Mapping[str, Any]) -> str:
@@ -130,15 +136,6 @@ def _epoch(timestamp: Any) -> float | None:
 
 
 @dataclass
-class Step:
-    """What one poll of the pending activities decided."""
-
-    outcome: Outcome
-    message: str
-    lines: list[str]
-
-
-@dataclass
 class ActivityWatch:
     """
     Follow a set of activities across polls: which are done, and since when one's state is unknown.
@@ -161,9 +158,36 @@ class ActivityWatch:
         """Summaries of the completed activities, in the order of ``activity_ids``."""
         return [self.done[a] for a in self.activity_ids if a in self.done]
 
-    def observe(self, activities: Mapping[str, Mapping[str, Any]], now: float) -> Step:
+    @property
+    def timeout_message(self) -> str:
+        return f"Timed out waiting for activities {', '.join(self.pending)}."
+
+    def step(self, read: Mapping[str, Mapping[str, Any]] | BaseException, now: float, log: Any) -> Verdict:
+        """
+        Take one poll's result and log what it saw: the status bodies (by id), or the error reading them.
+
+        An error that outlived the hook's retries and is worth waiting out (5xx, throttling, network) leaves
+        the wait pending; any other is raised.
+        """
+        if isinstance(read, BaseException):
+            if not is_transient_error(read):
+                raise read
+            log.warning("Polling activities failed (%s); trying again next poll.", read)
+            return Verdict(Outcome.PENDING, f"Polling activities failed: {read}")
+        verdict = self.observe(read, now)
+        for line in verdict.lines:
+            log.info("%s", line)
+        return verdict
+
+    @staticmethod
+    def seconds_to_next_poll(now: float, end_time: float, poll_interval: float) -> float | None:
+        """The deadline rule: seconds to sleep before the next poll, or ``None`` once ``end_time`` passed."""
+        remaining = end_time - now
+        return None if remaining <= 0 else min(poll_interval, remaining)
+
+    def observe(self, activities: Mapping[str, Mapping[str, Any]], now: float) -> Verdict:
         """Take one poll's status bodies (by id) and decide: still pending, all done, or failed."""
-        lines = []
+        lines: list[str] = []
         for activity_id in self.pending:
             activity = activities[activity_id]
             state = activity.get("state")
@@ -181,12 +205,13 @@ class ActivityWatch:
             )
             lines.append(verdict.message)
             if verdict.outcome is Outcome.FAILED:
-                return Step(Outcome.FAILED, verdict.message, lines)
+                return Verdict(Outcome.FAILED, verdict.message, tuple(lines))
             if verdict.outcome is Outcome.SUCCEEDED:
                 self.done[activity_id] = summarize(activity)
         if not self.pending:
-            return Step(Outcome.SUCCEEDED, f"{len(self.done)} activity(ies) completed.", lines)
-        return Step(Outcome.PENDING, f"{len(self.pending)} of {len(self.activity_ids)} activity(ies) pending.", lines)
+            return Verdict(Outcome.SUCCEEDED, f"{len(self.done)} activity(ies) completed.", tuple(lines))
+        pending = f"{len(self.pending)} of {len(self.activity_ids)} activity(ies) pending."
+        return Verdict(Outcome.PENDING, pending, tuple(lines))
 
 
 def rejected_count(summary: Mapping[str, Any]) -> int:
@@ -219,9 +244,9 @@ def evaluate_results(
     max_error_rate: float | None = None,
     fail_on_errors: bool = False,
     sent: int | None = None,
-) -> tuple[bool, str]:
+) -> Verdict:
     """
-    Judge completed activities by their counters: ``(passed, sentence)``.
+    Judge completed activities by their counters: ``SUCCEEDED`` or ``FAILED``, with the sentence saying why.
 
     The rejected contacts (:func:`rejected_count`) are divided by the contacts sent: ``sent`` when the
     caller knows it (an import operator), else what the counters tell (:func:`received_count`).
@@ -239,7 +264,7 @@ def evaluate_results(
     if first:
         sentence += f" First error: {first}"
     if fail_on_errors and errors:
-        return False, f"fail_on_errors is set and {sentence}"
+        return Verdict(Outcome.FAILED, f"fail_on_errors is set and {sentence}")
     if max_error_rate is not None and rate > max_error_rate:
-        return False, f"The error rate is above max_error_rate={max_error_rate:.1%}: {sentence}"
-    return True, sentence
+        return Verdict(Outcome.FAILED, f"The error rate is above max_error_rate={max_error_rate:.1%}: {sentence}")
+    return Verdict(Outcome.SUCCEEDED, sentence)

@@ -74,3 +74,18 @@ class ContactsMissingError(ListVerificationError):
 
 class ConstantContactOutcomeUnknownError(ConstantContactTransportError):
     """A request that must not be sent twice got no answer, and may have been accepted by the API."""
+
+
+#: HTTP statuses worth another try (with 429 ``throttled``); the hook's retry policy and the waits share them.
+RETRYABLE_STATUSES = frozenset({500, 502, 503, 504})
+
+
+def is_transient_error(error: BaseException) -> bool:
+    """Tell whether an error that outlived the hook's retries is worth waiting out (5xx, throttling, network)."""
+    if isinstance(error, ConstantContactTransportError):
+        return True
+    if isinstance(error, ConstantContactQuotaExceededError):
+        return False
+    return isinstance(error, ConstantContactApiError) and (
+        error.status_code in RETRYABLE_STATUSES or error.status_code == 429
+    )

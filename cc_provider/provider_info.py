@@ -4,14 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
+__version__ = "0.1.0"
 PACKAGE_NAME = "airflow-provider-constant-contact"
 INTEGRATION = "Constant Contact"
 
 
 def get_provider_info() -> dict[str, Any]:
     """Return the provider's metadata: connection type, form fields, hooks, operators, sensors, triggers."""
-    from cc_provider import __version__
-
     return {
         "package-name": PACKAGE_NAME,
         "name": "Constant Contact",

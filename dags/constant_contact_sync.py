@@ -27,11 +27,11 @@ from typing import Any
 
 from airflow.sdk import DAG, Param, task
 
-from cc_provider.contacts.staging import iter_valid_emails, run_staging_dir, write_cursor_rows
 from cc_provider.hooks.constant_contact import ConstantContactHook
 from cc_provider.operators.json_import import ConstantContactImportJsonOperator
 from cc_provider.operators.lists import ConstantContactCreateListOperator
 from cc_provider.operators.membership import ConstantContactRemoveFromListOperator, ConstantContactVerifyListOperator
+from cc_provider.staging import iter_valid_emails, run_staging_dir, write_cursor_rows
 
 POLL_SECONDS = float(os.environ.get("CC_EXAMPLE_POLL_SECONDS", "15"))
 API_POOL = "constant_contact_api"

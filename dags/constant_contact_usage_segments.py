@@ -17,9 +17,9 @@ from typing import Any
 
 from airflow.sdk import DAG, Param, task
 
-from cc_provider.contacts.staging import run_staging_dir, write_cursor_rows, write_valid_emails
 from cc_provider.operators.json_import import ConstantContactImportJsonOperator
 from cc_provider.operators.membership import ConstantContactVerifyListOperator
+from cc_provider.staging import run_staging_dir, write_cursor_rows, write_valid_emails
 
 POLL_SECONDS = float(os.environ.get("CC_EXAMPLE_POLL_SECONDS", "15"))
 API_POOL = "constant_contact_api"

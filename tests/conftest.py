@@ -1,4 +1,8 @@
-"""Test set-up: an isolated AIRFLOW_HOME (set before Airflow is imported) and the sandbox fixtures."""
+"""Test set-up: an isolated AIRFLOW_HOME (set before Airflow is imported).
+
+The sandbox fixtures (``cc_sandbox``, ``cc_sandbox_connection``, ...) come from the ``cc_sandbox`` pytest
+plugin, which the ``cc-sandbox`` distribution registers through its ``pytest11`` entry point.
+"""
 
 from __future__ import annotations
 
@@ -26,8 +30,6 @@ os.environ["AIRFLOW__CORE__UNIT_TEST_MODE"] = "True"
 os.environ["CC_EXAMPLE_POLL_SECONDS"] = "1"
 
 import pytest  # noqa: E402
-
-pytest_plugins = ["cc_provider.sandbox.testing"]
 
 
 @pytest.fixture

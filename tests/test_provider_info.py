@@ -77,7 +77,7 @@ def test_hook_declares_discoverable_attributes():
 
 
 def _classes_defined_in_the_package() -> list[type]:
-    """Every class defined in a module of ``cc_provider`` (the sandbox stands apart and is not a provider part)."""
+    """Every class defined in a module of ``cc_provider``."""
     import inspect
     import pkgutil
 
@@ -85,7 +85,7 @@ def _classes_defined_in_the_package() -> list[type]:
 
     classes: list[type] = []
     for info in pkgutil.walk_packages(cc_provider.__path__, "cc_provider."):
-        if info.name.startswith("cc_provider.sandbox") or info.name.endswith("__main__"):
+        if info.name.endswith("__main__"):
             continue
         module = importlib.import_module(info.name)
         classes += [c for _, c in inspect.getmembers(module, inspect.isclass) if c.__module__ == info.name]

@@ -1,7 +1,7 @@
 """
 `make demo`: run the example DAG end to end against a local sandbox and print what landed.
 
-Starts ``python -m cc_provider.sandbox`` on a free loopback port, creates a synthetic app database,
+Starts ``python -m cc_sandbox`` on a free loopback port, creates a synthetic app database,
 points the Airflow connections at both through environment variables, creates the pool the example
 DAGs put their API tasks in, runs ``airflow dags test constant_contact_new_list`` and prints the verify
 task's summary.
@@ -28,7 +28,7 @@ READY = "Sandbox ready at "
 
 def start_sandbox() -> tuple[subprocess.Popen[str], str]:
     proc = subprocess.Popen(
-        [sys.executable, "-m", "cc_provider.sandbox", "--port", "0", "--activity-rows-per-second", "100"],
+        [sys.executable, "-m", "cc_sandbox", "--port", "0", "--activity-rows-per-second", "100"],
         stdout=subprocess.PIPE,
         text=True,
         cwd=ROOT,
@@ -41,7 +41,7 @@ def start_sandbox() -> tuple[subprocess.Popen[str], str]:
         if time.time() > deadline:
             break
     proc.terminate()
-    raise SystemExit("The sandbox did not start; run `python -m cc_provider.sandbox` to see why.")
+    raise SystemExit("The sandbox did not start; run `python -m cc_sandbox` to see why.")
 
 
 def airflow_env(sandbox_url: str, app_db: Path) -> dict[str, str]:
@@ -83,7 +83,7 @@ def latest_summary() -> tuple[str | None, dict | None]:
 
 
 def main() -> int:
-    from cc_provider.sandbox.app_db import create_app_db
+    from cc_sandbox.app_db import create_app_db
 
     AIRFLOW_HOME.mkdir(exist_ok=True)
     app_db = create_app_db(AIRFLOW_HOME / "app.db", users=300)

@@ -7,7 +7,7 @@
 - ``status``: the stored tokens' state: access-token expiry and scopes (decoded from the JWT), the
   refresh token's age, and a warning when ``offline_access`` is missing.
 
-``login`` and ``device`` end by saving the refresh token to the connection's token store (where every
+``login`` and ``device`` end by saving the refresh token to the connection's credential store (where every
 worker finds it), or with ``--connection-file PATH``, by writing the whole connection (client ID and
 secret, refresh token, settings) to a file only its owner can read, for ``airflow connections import
 PATH``. No command prints a token or the secret, nor a command that carries one: Airflow's audit log
@@ -21,131 +21,50 @@ environment variable ``CC_CLIENT_SECRET`` (never from the command line, where ``
 from __future__ import annotations
 
 import argparse
-import json
 import logging
-import os
 import secrets
-import shlex
 import sys
 import time
 import webbrowser
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any, TextIO
+from typing import TextIO
 
 import requests
 
+from cc_provider.auth._app import App, CliError, check_file_options, resolve_app, save, write_connection_file
 from cc_provider.auth.grants import (
     DEFAULT_SCOPES,
+    AccessToken,
     Pkce,
     authorize_url,
     code_request,
     device_authorize_request,
     device_token_request,
     jwt_claims,
+    parse_token_response,
+    token_error,
     token_scopes,
 )
 from cc_provider.auth.redirect import RedirectListener
+from cc_provider.credential_stores import TokenRecord
 from cc_provider.exceptions import ConstantContactError
-from cc_provider.hooks.connection import exchange_for, extra_value
-from cc_provider.hooks.exchange import DEFAULT_AUTH_BASE_URL, run_sync
-from cc_provider.hooks.flows import Flow, retry_or_raise
-from cc_provider.hooks.oauth import AccessToken, parse_token_response, token_error
-from cc_provider.hooks.retry import RetryPolicy, is_retryable
-from cc_provider.hooks.token_store import TokenRecord, TokenStore, store_from_spec
-from cc_provider.hooks.tokens import TOKEN_TYPES
-from cc_provider.hooks.wire import HttpRequest, HttpResponse, parse_error_body
+from cc_provider.hooks._connection import REFRESH_MODES, exchange_for, extra_value
+from cc_provider.hooks._http import HttpRequest, HttpResponse, parse_error_body, run_sync
+from cc_provider.hooks._retry import RetryPolicy, send_retried
 
 DEFAULT_CONN_ID = "constant_contact_default"
 DEFAULT_REDIRECT_URI = "http://localhost:8080/callback"
-SECRET_ENV = "CC_CLIENT_SECRET"
 UNUSED_WARNING_DAYS = 150  # refresh tokens die after 180 days without use
 HTTP_TIMEOUT = 30.0
+RETRY_POLICY = RetryPolicy(max_retries=3)
 
 log = logging.getLogger("cc_provider.auth")
 
 
-class CliError(Exception):
-    """A failure to report in one sentence, with exit status 1."""
-
-
-@dataclass
-class App:
-    """The app being authorized and the connection that will use it."""
-
-    conn_id: str
-    client_id: str
-    client_secret: str | None = field(repr=False)
-    auth_base_url: str
-    extra: dict[str, Any] = field(default_factory=dict, repr=False)
-    connection: Any = field(default=None, repr=False)
-
-    @property
-    def token_url(self) -> str:
-        return self.auth_base_url.rstrip("/") + "/token"
-
-    def store(self) -> TokenStore:
-        return store_from_spec(extra_value(self.extra, "credential_store"), self.conn_id)
-
-
-def _find_connection(conn_id: str) -> Any | None:
-    """The connection from env vars / secrets backends, else from the metadata database; ``None`` if absent."""
-    from airflow.sdk import BaseHook
-    from airflow.sdk.exceptions import AirflowNotFoundException
-
-    try:
-        return BaseHook.get_connection(conn_id)
-    except AirflowNotFoundException:
-        pass
-    try:
-        from airflow.models.connection import Connection as DbConnection
-
-        return DbConnection.get_connection_from_secrets(conn_id)
-    except Exception:
-        return None
-
-
-def resolve_app(args: argparse.Namespace) -> App:
-    conn = _find_connection(args.conn_id)
-    extra = dict(conn.extra_dejson) if conn is not None else {}
-    client_id = args.client_id or (conn.login if conn is not None else None)
-    client_secret = os.environ.get(SECRET_ENV) or (conn.password if conn is not None else None)
-    if not client_id:
-        raise CliError(
-            f"No connection '{args.conn_id}' was found and no --client-id was given: pass the app's API key "
-            f"with --client-id (and its secret in ${SECRET_ENV}), or create the connection first."
-        )
-    auth_base_url = args.auth_base_url or extra.get("auth_base_url") or DEFAULT_AUTH_BASE_URL
-    return App(args.conn_id, str(client_id), client_secret or None, str(auth_base_url).rstrip("/"), extra, conn)
-
-
-def check_file_options(app: App, args: argparse.Namespace) -> None:
-    """Fail before anyone is asked to consent when the options for a connection file do not fit."""
-    if not args.connection_file:
-        options = (("--api-base-url", args.api_base_url), ("--refresh-mode", args.refresh_mode))
-        given = [flag for flag, value in options if value]
-        if given:
-            raise CliError(f"{' and '.join(given)} only go with --connection-file (they are written to it).")
-    elif not app.client_secret:
-        raise CliError(
-            f"--connection-file writes the client secret too: put it in ${SECRET_ENV} (never on the command "
-            "line), or create the connection first."
-        )
-
-
-def _send(request: HttpRequest) -> Flow[HttpResponse]:
-    retries = 0
-    while True:
-        outcome = yield request
-        if isinstance(outcome, HttpResponse) and (outcome.ok or not is_retryable(outcome)):
-            return outcome
-        retries = yield from retry_or_raise(RetryPolicy(max_retries=3), log, request, outcome, retries)
-
-
 def send(session: requests.Session, request: HttpRequest) -> HttpResponse:
     """Send one request with the hook's sync driver (transient failures retried)."""
-    response: HttpResponse = run_sync(_send(request), session, HTTP_TIMEOUT)
+    response: HttpResponse = run_sync(send_retried(request, RETRY_POLICY, log), session, HTTP_TIMEOUT)
     return response
 
 
@@ -224,7 +143,7 @@ def finish(app: App, response: HttpResponse, args: argparse.Namespace, out: Text
     if not response.ok:
         raise CliError(str(token_error(response)))
     obtained_at = time.time()
-    token = parse_token_response(response, now=obtained_at)
+    token = parse_token_response(response, obtained_at)
     try:
         granted = response.json().get("scope")
     except (ValueError, AttributeError):
@@ -243,64 +162,6 @@ def finish(app: App, response: HttpResponse, args: argparse.Namespace, out: Text
         print(f"Saved the new refresh token of connection '{app.conn_id}' to {where}.", file=out)
     _describe_access_token(token, scopes, out)
     return 0
-
-
-def save(store: TokenStore, record: TokenRecord, timeout: float = 30.0) -> str:
-    """Write ``record`` under the store's lock, replacing whatever it held (a login is the newest grant)."""
-    deadline = time.time() + timeout
-    while (held := store.try_lock()) is None:
-        if time.time() > deadline:
-            raise CliError(f"Could not lock {store.description}: another process keeps refreshing. Try again.")
-        time.sleep(store.poll_seconds)
-    try:
-        for _ in range(3):
-            try:
-                current = store.load()
-            except ConstantContactError as err:
-                raise CliError(f"{err} Then run this command again.") from None
-            if store.save(record, current.refresh_token if current is not None else None):
-                return store.description
-        raise CliError(f"{store.description} kept changing while saving; try again.")
-    finally:
-        held.release()
-
-
-def write_connection_file(app: App, refresh_token: str, args: argparse.Namespace, out: TextIO) -> None:
-    """
-    Write the connection, refresh token included, for ``airflow connections import`` (mode 0600), and
-    print the commands to import and delete it: none of them carries a secret.
-    """
-    assert app.client_secret is not None
-    extra = {k: v for k, v in app.extra.items() if v is not None}
-    extra["refresh_token"] = refresh_token
-    if app.auth_base_url != DEFAULT_AUTH_BASE_URL:
-        extra["auth_base_url"] = app.auth_base_url
-    if args.api_base_url:
-        extra["api_base_url"] = args.api_base_url.rstrip("/")
-    if args.refresh_mode:
-        extra.pop("token_type", None)
-        extra["refresh_mode"] = args.refresh_mode
-    connection = {
-        "conn_type": "constant_contact",
-        "login": app.client_id,
-        "password": app.client_secret,
-        "extra": json.dumps(extra),
-    }
-    path = os.path.abspath(args.connection_file)
-    with os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w", encoding="utf-8") as handle:
-        os.fchmod(handle.fileno(), 0o600)  # a file that existed keeps its mode otherwise
-        json.dump({app.conn_id: connection}, handle, indent=2)
-        handle.write("\n")
-    import_command = ["airflow", "connections", "import", path]
-    if app.connection is not None:
-        import_command.append("--overwrite")  # it replaces the connection: the file has its login, secret, extras
-    print(
-        f"Wrote connection '{app.conn_id}' with the client secret and the new refresh token to {path} "
-        "(readable by you only). Import it into Airflow, then delete it:\n",
-        file=out,
-    )
-    print(f"    {shlex.join(import_command)}", file=out)
-    print(f"    rm {shlex.quote(path)}\n", file=out)
 
 
 def _describe_access_token(token: AccessToken, scopes: list[str], out: TextIO) -> None:
@@ -323,8 +184,8 @@ def _describe_access_token(token: AccessToken, scopes: list[str], out: TextIO) -
 def cmd_status(args: argparse.Namespace, out: TextIO) -> int:
     app = resolve_app(args)
     store = app.store()
-    token_type = extra_value(app.extra, "refresh_mode") or "long_lived"
-    print(f"Connection '{app.conn_id}': client ID {app.client_id}, token type {token_type}.", file=out)
+    refresh_mode = extra_value(app.extra, "refresh_mode") or "long_lived"
+    print(f"Connection '{app.conn_id}': client ID {app.client_id}, refresh_mode {refresh_mode}.", file=out)
     try:
         record = store.load()
     except Exception as err:  # a store this machine cannot read is worth a sentence, not a traceback
@@ -352,11 +213,11 @@ def cmd_status(args: argparse.Namespace, out: TextIO) -> int:
     if args.refresh:
         if app.connection is None:
             raise CliError(f"--refresh needs the connection '{app.conn_id}' itself.")
-        exchange = exchange_for(app.connection, RetryPolicy(max_retries=3), log=log)
+        exchange = exchange_for(app.connection, RETRY_POLICY, log=log)
         with requests.Session() as session:
-            access = run_sync(exchange.refresh_now(), session, HTTP_TIMEOUT)
+            access = run_sync(exchange.tokens.access_token(force=True), session, HTTP_TIMEOUT)
         print("Refreshed: the refresh token works.", file=out)
-    elif access is None or access.expires_within(0):
+    elif access is None or access.expires_within(0, time.time()):
         print("No valid access token is stored; use --refresh to obtain one.", file=out)
         return 0 if record is not None or has_own else 1
     claims = jwt_claims(access.value) or {}
@@ -392,7 +253,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     grant.add_argument(
         "--refresh-mode",
-        choices=TOKEN_TYPES,
+        choices=REFRESH_MODES,
         help="with --connection-file: the app's refresh-token type (default: the connection's, else long_lived)",
     )
     commands = parser.add_subparsers(dest="command", required=True)

@@ -13,7 +13,6 @@ from struct import Struct
 from typing import Literal
 
 DedupeMode = Literal["first", "last"]
-DEDUPE_MODES: tuple[DedupeMode, ...] = ("first", "last")
 
 _fingerprint = Struct("<qq").pack
 _BUCKETS = 1 << 16
@@ -48,24 +47,13 @@ class AddressSet:
             found = bucket.find(fingerprint, found + 1)
         return False
 
-    def __len__(self) -> int:
-        return sum(map(len, self._buckets)) // 16
-
 
 class FirstWins:
     """Keep the first row of each email address; later ones are duplicates."""
 
-    needs_first_pass = False
-
     def __init__(self) -> None:
         #: Lower-cased addresses of the rows kept so far.
         self.seen = AddressSet()
-
-    def observe(self, row_number: int, email: str) -> None:
-        """First-pass hook; nothing to learn when the first row wins."""
-
-    def end_first_pass(self) -> None:
-        """First-pass hook; nothing to do."""
 
     def duplicate_reason(self, row_number: int, email: str) -> str | None:
         """Return why the row is a duplicate, or ``None`` to import it (and remember its address)."""
@@ -76,8 +64,6 @@ class FirstWins:
 
 class LastWins:
     """Keep the last row of each email address; learn which that is in a first pass."""
-
-    needs_first_pass = True
 
     def __init__(self) -> None:
         self._seen: AddressSet | None = AddressSet()

@@ -1,9 +1,13 @@
-"""The import column names of the V3 API, their length limits, and the names users' data arrives with."""
+"""
+The import column names of the V3 API, their length limits, and the names users' data arrives with.
+
+Custom fields are ``cf:<name>``; :func:`missing_custom_fields` tells which of an import's the account lacks.
+"""
 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 
 ADDRESS_PARTS = ("street", "street2", "city", "state", "zip", "country")
 ADDRESS_KINDS = ("home", "work", "other")
@@ -174,3 +178,13 @@ def max_length(key: str) -> int | None:
     if is_custom_field(key):
         return CUSTOM_FIELD_MAX_LENGTH
     return FIELD_MAX_LENGTHS[key]
+
+
+def missing_custom_fields(used: Iterable[str], account_names: Iterable[str]) -> list[str]:
+    """Return the names in ``used`` the account lacks, sorted; ``cf:`` prefixes are ignored on both sides."""
+    known = {_bare(name) for name in account_names}
+    return sorted({_bare(name) for name in used} - known)
+
+
+def _bare(name: str) -> str:
+    return name[len(CUSTOM_FIELD_PREFIX) :] if is_custom_field(name) else name

@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import date
 
 from cc_provider.contacts.fields import FIELD_MAX_LENGTHS
 
-# Reason codes, stable for counting and reporting.
+# Reason codes (``Rejected.code``), stable for counting and reporting.
 MISSING_EMAIL = "missing_email"
 INVALID_EMAIL = "invalid_email"
 INVALID_SMS_NUMBER = "invalid_sms_number"
@@ -41,20 +40,6 @@ EMAIL_PATTERN = re.compile(rf"{_ATOM}(?:\.{_ATOM})*@(?:{_LABEL}\.)+(?:[A-Za-z]{{
 _SMS_AS_IS = re.compile(r"\d{10}|\d{3}-\d{3}-\d{4}", re.ASCII)
 _SMS_PUNCTUATION = re.compile(r"[\s().\-]")
 _DATE = re.compile(r"(\d{1,2})([/-])(\d{1,2})\2(\d{4})|(\d{4})([/-])(\d{1,2})\6(\d{1,2})", re.ASCII)
-
-
-@dataclass(frozen=True)
-class Rejected:
-    """A problem that keeps a source row from being sent: where it is, the value, and why.
-
-    ``code`` is a stable reason code for counting (see the constants above); it is not compared.
-    """
-
-    row_number: int
-    column: str
-    value: str
-    reason: str
-    code: str = field(default="", compare=False)
 
 
 class InvalidValue(ValueError):

@@ -6,21 +6,24 @@ import os
 import time
 from collections.abc import Iterator, Sequence
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 import requests
 from airflow.sdk import BaseHook, Connection
 
-from cc_provider.exceptions import ConstantContactApiError, ConstantContactError
-from cc_provider.hooks.activities import activities_flow, activity_flow, next_href
-from cc_provider.hooks.connection import exchange_for, exchange_for_test, settings_from_connection
-from cc_provider.hooks.exchange import ApiSettings, Exchange, Flow, run_async, run_sync
-from cc_provider.hooks.retry import RetryPolicy
-from cc_provider.hooks.wire import HttpResponse
+from cc_provider.exceptions import ActivityNotFoundError, ConstantContactApiError, ConstantContactError
+from cc_provider.hooks._connection import Exchange, exchange_for, exchange_for_test, settings_from_connection
+from cc_provider.hooks._http import ApiSettings, Flow, HttpResponse, run_async, run_sync
+from cc_provider.hooks._retry import RetryPolicy
 
 CONTACTS_PAGE_SIZE = 500
 MAX_CONTACT_IDS_PER_ACTIVITY = 500
 LISTS_PAGE_SIZE = 1000
+#: Reading activities: more ids than this are looked up in ``GET /activities`` pages (the last 10 days).
+LIST_THRESHOLD = 2
+LIST_PAGE_SIZE = 500
+MAX_LIST_PAGES = 4
 
 
 class ConstantContactHook(BaseHook):
@@ -29,7 +32,7 @@ class ConstantContactHook(BaseHook):
 
     The connection holds the app's client ID (login), client secret (password) and, in its extras,
     ``refresh_token``, ``refresh_mode`` (``long_lived`` or ``rotating``), ``credential_store`` and optionally
-    ``api_base_url`` / ``auth_base_url`` (see :mod:`cc_provider.hooks.tokens`). The constructor does no I/O.
+    ``api_base_url`` / ``auth_base_url`` (see :mod:`cc_provider.hooks._oauth`). The constructor does no I/O.
 
     :param constant_contact_conn_id: Airflow connection id.
     :param timeout: seconds to wait for one HTTP response; by default the connection extra ``timeout`` (60).
@@ -96,7 +99,7 @@ class ConstantContactHook(BaseHook):
     # -- sending ------------------------------------------------------------------------------------
 
     def run_flow(self, flow: Flow[Any]) -> Any:
-        """Drive a flow (see :mod:`cc_provider.hooks.exchange`) over the sync session."""
+        """Drive a flow (see :mod:`cc_provider.hooks._http`) over the sync session."""
         return run_sync(flow, self.get_conn(), self._timeout(self.exchange))
 
     def call(self, method: str, endpoint: str, **kwargs: Any) -> HttpResponse:
@@ -324,7 +327,7 @@ class ConstantContactHook(BaseHook):
         Use the refresh token once and read one page of contact lists: a true answer for Test Connection.
 
         Airflow's UI and REST API run this on a copy of the connection under a random id; the tokens of the
-        connection it copies are found by :func:`~cc_provider.hooks.connection.exchange_for_test`, so a
+        connection it copies are found by :func:`~cc_provider.hooks._connection.exchange_for_test`, so a
         rotating refresh token is rotated where every worker finds it, never spent under the random id.
         """
         try:
@@ -332,7 +335,7 @@ class ConstantContactHook(BaseHook):
                 self.get_connection(self.constant_contact_conn_id), self.retry_policy, log=self.log
             )
             timeout = self._timeout(exchange)
-            run_sync(exchange.refresh_now(), self.get_conn(), timeout)
+            run_sync(exchange.tokens.access_token(force=True), self.get_conn(), timeout)
             request = exchange.request("GET", "/contact_lists", params={"limit": 1, "include_count": "true"})
             page = run_sync(exchange.call(request), self.get_conn(), timeout).json()
         except (ConstantContactError, ValueError) as err:
@@ -341,3 +344,56 @@ class ConstantContactHook(BaseHook):
             "Connected to Constant Contact: the client credentials and the refresh token work; the account has "
             f"{page.get('lists_count', 'some')} list(s)."
         )
+
+
+# -- reading activities: one flow for the sync and the async driver ---------------------------------
+
+
+def next_href(page: dict[str, Any]) -> str | None:
+    """Return ``_links.next.href`` of a page, or ``None`` on the last page."""
+    return ((page.get("_links") or {}).get("next") or {}).get("href")
+
+
+def activity_flow(exchange: Exchange, activity_id: str) -> Flow[dict[str, Any]]:
+    """``GET /activities/{id}``; a 404 becomes :class:`ActivityNotFoundError` with the retention rule."""
+    request = exchange.request("GET", f"/activities/{quote(activity_id, safe='')}")
+    try:
+        response = yield from exchange.call(request)
+    except ConstantContactApiError as err:
+        if err.status_code == 404:
+            raise ActivityNotFoundError(
+                f"Activity {activity_id} was not found. Constant Contact keeps an activity's status for "
+                "10 days; an older activity (or a wrong id) cannot be followed."
+            ) from None
+        raise
+    body: dict[str, Any] = response.json()
+    return body
+
+
+def activities_flow(exchange: Exchange, activity_ids: Sequence[str]) -> Flow[dict[str, dict[str, Any]]]:
+    """
+    Return the status bodies of ``activity_ids``, keyed by id, with as few requests as possible.
+
+    Few ids cost one ``GET /activities/{id}`` each; more than ``LIST_THRESHOLD`` are looked up in
+    ``GET /activities`` pages first, and any not found there are read one by one.
+    """
+    wanted = set(activity_ids)
+    found: dict[str, dict[str, Any]] = {}
+    if len(wanted) > LIST_THRESHOLD:
+        endpoint: str | None = "/activities"
+        params: dict[str, Any] | None = {"limit": LIST_PAGE_SIZE}
+        for _ in range(MAX_LIST_PAGES):
+            if endpoint is None:
+                break
+            response = yield from exchange.call(exchange.request("GET", endpoint, params=params))
+            page = response.json()
+            for activity in page.get("activities") or []:
+                if activity.get("activity_id") in wanted:
+                    found[activity["activity_id"]] = activity
+            if wanted <= found.keys():
+                break
+            endpoint, params = next_href(page), None
+    for activity_id in activity_ids:
+        if activity_id not in found:
+            found[activity_id] = yield from activity_flow(exchange, activity_id)
+    return found

@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from cc_provider.contacts import MAX_CSV_CONTACTS, ContactFileError, PreparedImport, iter_csv_chunks, prepare_import
+from cc_provider.contacts import MAX_CSV_CONTACTS, ContactFileError, PreparedImport, iter_csv_chunks
 from cc_provider.contacts.fields import is_custom_field
 from cc_provider.hooks.constant_contact import ConstantContactHook
-from cc_provider.operators.import_base import ConstantContactImportBaseOperator, ImportRequest, file_identity
+from cc_provider.operators.import_base import ConstantContactImportBaseOperator, ImportRequest
 
 #: The column headings ``contacts_file_import`` takes besides ``cf:<name>`` (the spec's ``file`` parameter);
 #: ``contacts_json_import`` takes more (``home_phone``, ``work_street``, ...).
@@ -60,11 +60,8 @@ class ConstantContactImportCsvOperator(ConstantContactImportBaseOperator):
         self.delimiter = delimiter
         self.encoding = encoding
 
-    def source_identity(self) -> Any:
-        return file_identity(self.path)
-
     def prepare(self) -> PreparedImport:
-        prepared = prepare_import(
+        prepared = PreparedImport(
             self.path,
             column_map=self.column_map,
             dedupe=self.dedupe,
@@ -85,7 +82,7 @@ class ConstantContactImportCsvOperator(ConstantContactImportBaseOperator):
 
     def stage(self, prepared: PreparedImport, list_ids: list[str], directory: str | None) -> Iterator[ImportRequest]:
         assert prepared.columns is not None  # a CSV source always has its header
-        self.sends_sms_numbers = "sms_number" in prepared.columns
+        sms_numbers = "sms_number" in prepared.columns
         chunks = iter_csv_chunks(
             prepared.rows(),
             prepared.columns,
@@ -95,7 +92,7 @@ class ConstantContactImportCsvOperator(ConstantContactImportBaseOperator):
         )
         for chunk in chunks:
             path = str(chunk.path) if chunk.path is not None else None
-            yield ImportRequest(path, chunk.contact_count, chunk.size, chunk.file_name, chunk)
+            yield ImportRequest(path, chunk.contact_count, chunk.size, chunk.file_name, sms_numbers, chunk)
 
     def post(self, hook: ConstantContactHook, request: ImportRequest, list_ids: list[str]) -> dict[str, Any]:
         assert request.path is not None

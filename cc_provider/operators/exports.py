@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import io
-import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -13,12 +12,10 @@ from airflow.sdk import BaseOperator, Context, conf
 
 from cc_provider.exceptions import ActivityFailedError
 from cc_provider.hooks.constant_contact import ConstantContactHook
-from cc_provider.operators.activity_wait import ActivityWaitMixin
-
-EXPORT_KEY = "export_activity_id"
+from cc_provider.waiting import ActivityWaiter
 
 
-class ConstantContactExportContactsOperator(ActivityWaitMixin, BaseOperator):
+class ConstantContactExportContactsOperator(ActivityWaiter, BaseOperator):
     """
     Export contacts (all, or those of some lists) and download the CSV to ``path``.
 
@@ -65,16 +62,12 @@ class ConstantContactExportContactsOperator(ActivityWaitMixin, BaseOperator):
         activity = hook.start_contact_export(list_ids=self.list_ids, status=self.status, fields=self.fields)
         activity_id = activity["activity_id"]
         self.log.info("Export activity %s started.", activity_id)
-        end_time = time.time() + self.wait_timeout
-        if self.deferrable:
-            context["ti"].xcom_push(key=EXPORT_KEY, value=activity_id)
-            self.defer_wait([activity_id], end_time, "execute_complete")
-        self.wait_in_worker([activity_id], end_time)
+        self.wait(context, [activity_id], self.clock() + self.wait_timeout)
         return self._download(hook, activity_id)
 
     def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> dict[str, Any]:
         """Resume after the trigger: download the file of a completed export."""
-        (summary,) = self.complete_event(event)
+        (summary,) = self.complete_event(context, event)
         return self._download(ConstantContactHook(self.constant_contact_conn_id), str(summary["activity_id"]))
 
     def _download(self, hook: ConstantContactHook, activity_id: str) -> dict[str, Any]:

@@ -1,7 +1,7 @@
 """
 What every bulk-import operator does.
 
-1. Read the source through :func:`cc_provider.contacts.prepare_import` (mapping, the API's checks,
+1. Read the source through :class:`cc_provider.contacts.PreparedImport` (mapping, the API's checks,
    deduplication, rejects written with a reason) and stage the requests in a temporary directory.
 2. Check before anything is sent: the reject rate, and the custom fields the ``cf:`` columns name.
 3. Submit each request until an answer names its activity, recording it so that a retry never posts
@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import os
 import tempfile
-import time
 from abc import abstractmethod
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -28,12 +27,11 @@ from cc_provider.contacts.dedupe import DedupeMode
 from cc_provider.exceptions import ConstantContactError
 from cc_provider.hooks.constant_contact import ConstantContactHook
 from cc_provider.links import ConstantContactListLink
-from cc_provider.operators.activity_wait import ActivityWaitMixin, own_xcom
 from cc_provider.operators.landing import check_membership, count_members, write_api_rejects
-from cc_provider.operators.submissions import SubmissionLedger, fingerprint, post_once
+from cc_provider.operators.submissions import SubmissionLedger, fingerprint, submit_all
+from cc_provider.waiting import ActivityWaiter
 
 ACTIVITY_IDS_KEY = "activity_ids"
-SUBMISSION_KEY = "submission_summary"
 DEFAULT_WAIT_TIMEOUT = 24 * 3600.0
 
 
@@ -56,10 +54,11 @@ class ImportRequest:
     contact_count: int
     size_bytes: int
     file_name: str
+    sms_numbers: bool  # some contact carries sms_number (the API then requires sms_permission_to_send)
     chunk: Any = field(repr=False, default=None)  # CsvChunk or JsonImportBatch, to map "Line N" errors
 
 
-class ConstantContactImportBaseOperator(ActivityWaitMixin, BaseOperator):
+class ConstantContactImportBaseOperator(ActivityWaiter, BaseOperator):
     """
     Validate, split, submit (once) and optionally wait for a bulk contact import.
 
@@ -135,7 +134,6 @@ class ConstantContactImportBaseOperator(ActivityWaitMixin, BaseOperator):
         self.max_reject_rate = max_reject_rate
         self.create_custom_fields = create_custom_fields
         self.sms_permission_to_send = sms_permission_to_send
-        self.sends_sms_numbers = False  # set by ``stage`` when a request carries sms_number
         self.max_contacts_per_request = max_contacts_per_request or self.default_max_contacts
         self.max_request_bytes = max_request_bytes or self.default_max_bytes
         self.wait_for_completion = wait_for_completion
@@ -150,12 +148,8 @@ class ConstantContactImportBaseOperator(ActivityWaitMixin, BaseOperator):
     # -- what a subclass provides -------------------------------------------------------------------
 
     @abstractmethod
-    def source_identity(self) -> Any:
-        """Something that changes when the input changes (path, size and mtime; a digest of records)."""
-
-    @abstractmethod
     def prepare(self) -> PreparedImport:
-        """Open the source through :func:`cc_provider.contacts.prepare_import`."""
+        """Open the source as a :class:`~cc_provider.contacts.PreparedImport`."""
 
     @abstractmethod
     def stage(self, prepared: PreparedImport, list_ids: list[str], directory: str | None) -> Iterator[ImportRequest]:
@@ -178,7 +172,7 @@ class ConstantContactImportBaseOperator(ActivityWaitMixin, BaseOperator):
             summary = self._summary(prepared, requests, list_ids)
             self._check_reject_rate(summary)
             self._check_custom_fields(hook, prepared)
-            if self.sends_sms_numbers and self.sms_permission_to_send is None:
+            if any(r.sms_numbers for r in requests) and self.sms_permission_to_send is None:
                 raise ValueError(
                     f"{prepared.source_name}: the contacts carry sms_number, and the API then requires the SMS "
                     "permission: set sms_permission_to_send='explicit' (consent given, with sms_consent_date) or "
@@ -187,32 +181,39 @@ class ConstantContactImportBaseOperator(ActivityWaitMixin, BaseOperator):
             if self.dry_run_only:
                 self.log.info("Dry run: %s", summary)
                 return {**summary, "dry_run": True}
-            activity_ids, resumed, members_before = self._submit(context, hook, requests, list_ids)
+            options = (self.column_map, self.dedupe, self.max_contacts_per_request, self.max_request_bytes)
+            record, resumed = submit_all(
+                requests,
+                lambda request: self.post(hook, request, list_ids),
+                ledger=SubmissionLedger.for_task(context, self.log, self.clock),
+                fingerprint=fingerprint(prepared.identity, list_ids, options),
+                count_members=(lambda: count_members(hook, list_ids)) if self.wait_for_completion else None,
+                delay=hook.retry_policy.delay,
+                log=self.log,
+                sleep=self.sleep,
+            )
+        activity_ids = list(record.activity_ids)
         summary.update(
             {
                 ACTIVITY_IDS_KEY: activity_ids,
                 "requests_resumed": resumed,
-                "requests_reposted": self.requests_reposted,
-                "members_before": members_before,
-                "source_fingerprint": fingerprint(self.source_identity()),
+                "requests_reposted": record.reposts,
+                "members_before": record.members_before,
+                "source_fingerprint": fingerprint(prepared.identity),
             }
         )
         context["ti"].xcom_push(key=ACTIVITY_IDS_KEY, value=activity_ids)
         if not self.wait_for_completion or not activity_ids:
             SubmissionLedger.for_task(context, self.log).clear()
             return summary
-        end_time = time.time() + self.wait_timeout
-        if self.deferrable:
-            # Kept in XCom (not cleared on resumption from deferral): `dag.test()` drops the defer kwargs.
-            context["ti"].xcom_push(key=SUBMISSION_KEY, value=summary)
-            self.defer_wait(activity_ids, end_time, "execute_complete")
-        activities = self.wait_in_worker(activity_ids, end_time, sent=summary["rows_sent"])
+        end_time = self.clock() + self.wait_timeout
+        activities = self.wait(context, activity_ids, end_time, state=summary, sent=summary["rows_sent"])
         return self._finish(context, summary, activities, requests)
 
     def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> dict[str, Any]:
         """Resume after the trigger: succeed only on a success event whose counters pass."""
-        summary = own_xcom(context, SUBMISSION_KEY) or {}
-        activities = self.complete_event(event, sent=summary.get("rows_sent"))
+        summary = self.resume_state(context) or {}
+        activities = self.complete_event(context, event, sent=summary.get("rows_sent"))
         self.linked_list_id = (summary.get("list_ids") or [None])[0]
         return self._finish(context, summary, activities, None)
 
@@ -284,44 +285,6 @@ class ConstantContactImportBaseOperator(ActivityWaitMixin, BaseOperator):
         for name in missing:
             hook.create_custom_field(name)
             self.log.info("Created custom field %r.", name)
-
-    def _submit(
-        self, context: Context, hook: ConstantContactHook, requests: list[ImportRequest], list_ids: list[str]
-    ) -> tuple[list[str], int, dict[str, int] | None]:
-        """Post what an earlier try did not; return the activity ids, the requests resumed, members before."""
-        ledger = SubmissionLedger.for_task(context, self.log)
-        options = (self.column_map, self.dedupe, self.max_contacts_per_request, self.max_request_bytes)
-        record = ledger.resume(fingerprint(self.source_identity(), list_ids, options))
-        already_posted = record.requests_sent
-        if self.wait_for_completion and record.members_before is None:
-            # Before the first post: what the lists held, the baseline of the membership check.
-            record.members_before = count_members(hook, list_ids)
-        for index, request in enumerate(requests):
-            if index < already_posted:
-                continue  # answered in an earlier try: its activity id is in the record
-            activity = post_once(
-                lambda request=request: self.post(hook, request, list_ids),  # type: ignore[misc]
-                ledger=ledger,
-                record=record,
-                index=index,
-                contacts=request.contact_count,
-                delay=hook.retry_policy.delay,
-                log=self.log,
-            )
-            record.activity_ids.append(activity["activity_id"])
-            record.rows_sent += request.contact_count
-            record.pending = None
-            ledger.save(record)
-            self.log.info(
-                "Import request %d of %d: %d contacts (%d bytes) -> activity %s.",
-                index + 1,
-                len(requests),
-                request.contact_count,
-                request.size_bytes,
-                activity["activity_id"],
-            )
-        self.requests_reposted = record.reposts
-        return list(record.activity_ids), already_posted, record.members_before
 
     def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
         """
@@ -403,18 +366,12 @@ class ConstantContactImportBaseOperator(ActivityWaitMixin, BaseOperator):
         After a deferral the staged requests are gone; the split is deterministic, so re-reading the
         source maps the API's rejections to rows. ``None`` (and a warning) when the source is unreadable.
         """
-        if summary.get("source_fingerprint") != fingerprint(self.source_identity()):
-            self.log.warning("The source changed since it was imported; the rows the API rejected are not named.")
-            return None
         try:
             prepared = self.prepare()
+            if summary.get("source_fingerprint") != fingerprint(prepared.identity):
+                self.log.warning("The source changed since it was imported; the rows the API rejected are not named.")
+                return None
             return list(self.stage(prepared, list(summary.get("list_ids") or []), None))
         except (OSError, ConstantContactError, ValueError) as err:
             self.log.warning("Could not read the source again to name the rows the API rejected: %s", err)
             return None
-
-
-def file_identity(path: str) -> dict[str, Any]:
-    """Identify a file's content cheaply: absolute path, size and modification time."""
-    stat = os.stat(path)
-    return {"path": os.path.abspath(path), "size": stat.st_size, "mtime_ns": stat.st_mtime_ns}

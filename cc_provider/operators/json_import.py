@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 from array import array
 from collections.abc import Iterator, Mapping, Sequence
@@ -11,14 +9,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from cc_provider.contacts import PreparedImport, iter_json_import_batches, prepare_import
+from cc_provider.contacts import PreparedImport, iter_json_import_batches
 from cc_provider.hooks.constant_contact import ConstantContactHook
-from cc_provider.operators.import_base import (
-    ACTIVITY_IDS_KEY,
-    ConstantContactImportBaseOperator,
-    ImportRequest,
-    file_identity,
-)
+from cc_provider.operators.import_base import ACTIVITY_IDS_KEY, ConstantContactImportBaseOperator, ImportRequest
 
 __all__ = ["ACTIVITY_IDS_KEY", "ConstantContactImportJsonOperator"]
 
@@ -68,15 +61,9 @@ class ConstantContactImportJsonOperator(ConstantContactImportBaseOperator):
         self.path = path
         self.json_array_key = json_array_key
 
-    def source_identity(self) -> Any:
-        if self.path:
-            return {**file_identity(self.path), "json_array_key": self.json_array_key}
-        digest = hashlib.sha256(json.dumps(self.contacts, sort_keys=True, default=str).encode("utf-8"))
-        return {"contacts": digest.hexdigest()}
-
     def prepare(self) -> PreparedImport:
         source = self.path if self.path else list(self.contacts or [])
-        return prepare_import(
+        return PreparedImport(
             source,
             column_map=self.column_map,
             dedupe=self.dedupe,
@@ -86,7 +73,7 @@ class ConstantContactImportJsonOperator(ConstantContactImportBaseOperator):
 
     def stage(self, prepared: PreparedImport, list_ids: list[str], directory: str | None) -> Iterator[ImportRequest]:
         batches = iter_json_import_batches(
-            self._noting_sms(prepared.records()),
+            prepared.records(),
             list_ids,
             max_contacts=self.max_contacts_per_request,
             max_bytes=self.max_request_bytes,
@@ -99,13 +86,8 @@ class ConstantContactImportJsonOperator(ConstantContactImportBaseOperator):
                 Path(path).write_bytes(batch.body)
             # keep the row numbers (not the body, nor a tuple of int objects: 36 MB a million rows)
             lines = JsonRequestLines(array("I", batch.row_numbers))
-            yield ImportRequest(path, batch.contact_count, len(batch.body), os.path.basename(path or ""), lines)
-
-    def _noting_sms(self, records: Iterator[tuple[int, dict[str, Any]]]) -> Iterator[tuple[int, dict[str, Any]]]:
-        for row_number, record in records:
-            if "sms_number" in record:
-                self.sends_sms_numbers = True
-            yield row_number, record
+            name = os.path.basename(path or "")
+            yield ImportRequest(path, batch.contact_count, len(batch.body), name, batch.sms_numbers, lines)
 
     def post(self, hook: ConstantContactHook, request: ImportRequest, list_ids: list[str]) -> dict[str, Any]:
         assert request.path is not None

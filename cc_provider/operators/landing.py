@@ -18,7 +18,7 @@ from typing import Any, Protocol
 
 from cc_provider.activity import rejected_count
 from cc_provider.contacts import RejectsWriter, map_activity_errors
-from cc_provider.contacts.rules import Rejected
+from cc_provider.contacts.rejects import Rejected
 from cc_provider.exceptions import ContactsMissingError
 from cc_provider.hooks.constant_contact import ConstantContactHook
 

@@ -3,21 +3,19 @@
 from __future__ import annotations
 
 import random
-import time
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
 from airflow.sdk import BaseOperator, Context, conf
 
-from cc_provider.contacts.files import iter_json_records
+from cc_provider.contacts import iter_json_records
 from cc_provider.exceptions import ListVerificationError
 from cc_provider.hooks.constant_contact import MAX_CONTACT_IDS_PER_ACTIVITY, ConstantContactHook
 from cc_provider.links import ConstantContactListLink
-from cc_provider.operators.activity_wait import ActivityWaitMixin, own_xcom
+from cc_provider.waiting import ActivityWaiter
 
 REPORT_SAMPLE = 20
-REMOVAL_KEY = "removal"
 
 
 def read_emails(source: Iterable[str] | str) -> set[str]:
@@ -128,7 +126,7 @@ class ConstantContactVerifyListOperator(BaseOperator):
         }
 
 
-class ConstantContactRemoveFromListOperator(ActivityWaitMixin, BaseOperator):
+class ConstantContactRemoveFromListOperator(ActivityWaiter, BaseOperator):
     """
     Remove contacts from lists with ``remove_list_memberships`` activities of at most 500 contacts.
 
@@ -181,14 +179,10 @@ class ConstantContactRemoveFromListOperator(ActivityWaitMixin, BaseOperator):
         result = {"activity_ids": activity_ids, "contacts": len(contact_ids)}
         if not self.wait_for_completion or not activity_ids:
             return result
-        end_time = time.time() + self.wait_timeout
-        if self.deferrable:
-            context["ti"].xcom_push(key=REMOVAL_KEY, value=result)  # read back when the task resumes
-            self.defer_wait(activity_ids, end_time, "execute_complete")
-        self.wait_in_worker(activity_ids, end_time)
+        self.wait(context, activity_ids, self.clock() + self.wait_timeout, state=result)
         return result
 
     def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> dict[str, Any]:
         """Resume after the trigger: succeed only on a success event."""
-        self.complete_event(event)
-        return own_xcom(context, REMOVAL_KEY) or {}
+        self.complete_event(context, event)
+        return self.resume_state(context) or {}

@@ -1,5 +1,8 @@
 """
-Posting each import request until one answer names its activity, and a record of it across task retries.
+Posting each import request once: until one answer names its activity, with a record across task retries.
+
+:func:`submit_all` is the whole of it for an import operator: it resumes an earlier try's record, takes
+the membership baseline before the first post, and posts each request not yet answered (:func:`post_once`).
 
 XComs are cleared when a task is retried, so the record lives in an Airflow Variable named after the
 task instance. A retry reads it and skips what was answered, then waits for the recorded activities.
@@ -19,9 +22,9 @@ import hashlib
 import json
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 from cc_provider.activity import RETENTION_SECONDS
 from cc_provider.exceptions import ConstantContactOutcomeUnknownError
@@ -67,20 +70,21 @@ class SubmissionLedger:
     Outside a running task (no Task SDK to reach Variables) it keeps nothing and says so once.
     """
 
-    def __init__(self, key: str, log: Any) -> None:
+    def __init__(self, key: str, log: Any, clock: Callable[[], float] = time.time) -> None:
         self.key = key
         self.log = log
+        self.clock = clock
         self._available = True
 
     @classmethod
-    def for_task(cls, context: Any, log: Any) -> SubmissionLedger:
+    def for_task(cls, context: Any, log: Any, clock: Callable[[], float] = time.time) -> SubmissionLedger:
         ti = context["ti"]
         raw = "__".join(str(getattr(ti, name, "")) for name in ("dag_id", "task_id", "run_id", "map_index"))
-        return cls(f"{KEY_PREFIX}__{re.sub(r'[^A-Za-z0-9_.-]', '_', raw)}", log)
+        return cls(f"{KEY_PREFIX}__{re.sub(r'[^A-Za-z0-9_.-]', '_', raw)}", log, clock)
 
     def resume(self, expected_fingerprint: str) -> SubmissionRecord:
         """Return the earlier try's record if it is for the same input and still followable, else a new one."""
-        fresh = SubmissionRecord(expected_fingerprint)
+        fresh = SubmissionRecord(expected_fingerprint, started_at=self.clock())
         stored = self._call("get", self.key, default=None, deserialize_json=True)
         if not stored:
             return fresh
@@ -95,7 +99,7 @@ class SubmissionLedger:
                 record.activity_ids,
             )
             return fresh
-        if time.time() - record.started_at > RESUME_WINDOW_SECONDS:
+        if self.clock() - record.started_at > RESUME_WINDOW_SECONDS:
             self.log.warning("An earlier try's activities are past the 10-day retention; importing afresh.")
             return fresh
         self.log.info(
@@ -154,7 +158,7 @@ def post_once(
         record.reposts += 1
     unanswered = 0
     while True:
-        record.pending = {"index": index, "posted_at": time.time(), "contacts": contacts}
+        record.pending = {"index": index, "posted_at": ledger.clock(), "contacts": contacts}
         ledger.save(record)
         try:
             return post()
@@ -169,3 +173,62 @@ def post_once(
             record.pending = None  # refused with an answer: nothing was accepted
             ledger.save(record)
             raise
+
+
+class StagedRequest(Protocol):
+    """What posting needs of a staged import request."""
+
+    contact_count: int
+    size_bytes: int
+
+
+R = TypeVar("R", bound=StagedRequest)
+
+
+def submit_all(
+    requests: Sequence[R],
+    post: Callable[[R], dict[str, Any]],
+    *,
+    ledger: SubmissionLedger,
+    fingerprint: str,
+    delay: Callable[[int], float],
+    log: Any,
+    count_members: Callable[[], dict[str, int]] | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+) -> tuple[SubmissionRecord, int]:
+    """
+    Post every request an earlier try did not get an answer for; return the record and the requests resumed.
+
+    ``count_members`` (when the import checks the lists afterwards) gives the lists' membership before the
+    first post: the baseline is kept in the record, so a retry compares with the same figures.
+    """
+    record = ledger.resume(fingerprint)
+    resumed = record.requests_sent
+    if count_members is not None and record.members_before is None:
+        record.members_before = count_members()
+    for index, request in enumerate(requests):
+        if index < resumed:
+            continue  # answered in an earlier try: its activity id is in the record
+        activity = post_once(
+            lambda request=request: post(request),  # type: ignore[misc]
+            ledger=ledger,
+            record=record,
+            index=index,
+            contacts=request.contact_count,
+            delay=delay,
+            log=log,
+            sleep=sleep,
+        )
+        record.activity_ids.append(activity["activity_id"])
+        record.rows_sent += request.contact_count
+        record.pending = None
+        ledger.save(record)
+        log.info(
+            "Import request %d of %d: %d contacts (%d bytes) -> activity %s.",
+            index + 1,
+            len(requests),
+            request.contact_count,
+            request.size_bytes,
+            activity["activity_id"],
+        )
+    return record, resumed

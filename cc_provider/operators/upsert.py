@@ -7,7 +7,7 @@ from typing import Any
 
 from airflow.sdk import BaseOperator, Context
 
-from cc_provider.contacts.records import Rejected, format_record
+from cc_provider.contacts import Rejected, format_record
 from cc_provider.exceptions import ConstantContactApiError, ConstantContactError
 from cc_provider.hooks.constant_contact import ConstantContactHook
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -10,10 +9,10 @@ from airflow.sdk import BaseSensorOperator, Context, PokeReturnValue, conf
 
 from cc_provider.activity import DEFAULT_UNKNOWN_STATE_GRACE, ActivityWatch, Outcome
 from cc_provider.hooks.constant_contact import ConstantContactHook
-from cc_provider.operators.activity_wait import ActivityWaitMixin
+from cc_provider.waiting import ActivityWaiter
 
 
-class ConstantContactActivitySensor(ActivityWaitMixin, BaseSensorOperator):
+class ConstantContactActivitySensor(ActivityWaiter, BaseSensorOperator):
     """
     Wait until every given bulk activity is ``completed``; fail as soon as one fails.
 
@@ -69,20 +68,16 @@ class ConstantContactActivitySensor(ActivityWaitMixin, BaseSensorOperator):
     def poke(self, context: Context) -> PokeReturnValue:
         if self._watch is None:  # kept across pokes in poke mode; rebuilt per poke in reschedule mode
             self._watch = ActivityWatch(self._ids(), self.unknown_state_grace)
-        step = self.poll_once(ConstantContactHook(self.constant_contact_conn_id), self._watch)
-        if step is None or step.outcome is not Outcome.SUCCEEDED:
+        verdict = self.poll(ConstantContactHook(self.constant_contact_conn_id), self._watch)
+        if verdict.outcome is not Outcome.SUCCEEDED:
             return PokeReturnValue(is_done=False)
         return PokeReturnValue(is_done=True, xcom_value=self.judge(self._watch.summaries))
 
     def execute(self, context: Context) -> Any:
         if not self.deferrable:
             return super().execute(context)
-        end_time = time.time() + self.timeout
-        first = self.poke(context)  # one look before deferring: done activities need no trigger
-        if first.is_done:
-            return first.xcom_value
-        self.defer_wait(self._ids(), end_time, "execute_complete")
+        return self.wait(context, self._ids(), self.clock() + self.timeout)  # looks once, then defers
 
     def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> list[dict[str, Any]]:
         """Succeed only on an explicit success event whose counters pass; raise for anything else."""
-        return self.complete_event(event)
+        return self.complete_event(context, event)

@@ -11,7 +11,6 @@ from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from cc_provider.activity import DEFAULT_UNKNOWN_STATE_GRACE, ActivityWatch, Outcome
 from cc_provider.hooks.constant_contact import ConstantContactHook
-from cc_provider.hooks.retry import is_transient_error
 
 
 class ConstantContactActivityTrigger(BaseTrigger):
@@ -36,6 +35,8 @@ class ConstantContactActivityTrigger(BaseTrigger):
     :param poll_interval: seconds between poll cycles.
     :param end_time: wall-clock epoch (``time.time()``) after which the trigger gives up.
     :param unknown_state_grace: seconds an unknown activity state is tolerated before failing.
+    :param first_poll_at: wall-clock epoch of the first poll (the task that deferred has just looked:
+        the trigger waits a poll interval instead of asking again at once); ``None``: poll at once.
     """
 
     def __init__(
@@ -45,6 +46,7 @@ class ConstantContactActivityTrigger(BaseTrigger):
         poll_interval: float,
         end_time: float,
         unknown_state_grace: float = DEFAULT_UNKNOWN_STATE_GRACE,
+        first_poll_at: float | None = None,
     ) -> None:
         super().__init__()
         self.activity_ids = list(activity_ids)
@@ -52,6 +54,7 @@ class ConstantContactActivityTrigger(BaseTrigger):
         self.poll_interval = poll_interval
         self.end_time = end_time
         self.unknown_state_grace = unknown_state_grace
+        self.first_poll_at = first_poll_at
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         return (
@@ -62,35 +65,33 @@ class ConstantContactActivityTrigger(BaseTrigger):
                 "poll_interval": self.poll_interval,
                 "end_time": self.end_time,
                 "unknown_state_grace": self.unknown_state_grace,
+                "first_poll_at": self.first_poll_at,
             },
         )
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
         hook = ConstantContactHook(self.constant_contact_conn_id)
         watch = ActivityWatch(self.activity_ids, self.unknown_state_grace)
+        delay = max(0.0, min((self.first_poll_at or 0.0), self.end_time) - time.time())
         try:
             while True:
+                await asyncio.sleep(delay)
                 try:
-                    step = watch.observe(await hook.aget_activities(watch.pending), now=time.time())
+                    read: Any = await hook.aget_activities(watch.pending)
                 except Exception as err:
-                    if not is_transient_error(err):
-                        raise
-                    self.log.warning("Polling activities failed (%s); trying again next cycle.", err)
-                else:
-                    for line in step.lines:
-                        self.log.info("%s", line)
-                    if step.outcome is Outcome.FAILED:
-                        yield self._event("error", step.message, watch.summaries)
-                        return
-                    if step.outcome is Outcome.SUCCEEDED:
-                        yield self._event("success", step.message, watch.summaries)
-                        return
-                remaining = self.end_time - time.time()
-                if remaining <= 0:
-                    message = f"Timed out waiting for activities {', '.join(watch.pending)}."
-                    yield self._event("timeout", message, watch.summaries)
+                    read = err
+                verdict = watch.step(read, time.time(), self.log)
+                if verdict.outcome is Outcome.FAILED:
+                    yield self._event("error", verdict.message, watch.summaries)
                     return
-                await asyncio.sleep(min(self.poll_interval, remaining))
+                if verdict.outcome is Outcome.SUCCEEDED:
+                    yield self._event("success", verdict.message, watch.summaries)
+                    return
+                next_delay = watch.seconds_to_next_poll(time.time(), self.end_time, self.poll_interval)
+                if next_delay is None:
+                    yield self._event("timeout", watch.timeout_message, watch.summaries)
+                    return
+                delay = next_delay
         except Exception as err:  # any other failure becomes the one event, so the task fails with the reason
             message = f"Waiting for activities failed: {err}"
             yield self._event("error", message, watch.summaries, error_type=type(err).__name__)

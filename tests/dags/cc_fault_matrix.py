@@ -28,8 +28,8 @@ from airflow.sdk import DAG, XComArg
 from cc_provider.operators.json_import import ConstantContactImportJsonOperator
 from cc_provider.operators.lists import ConstantContactCreateListOperator
 from cc_provider.operators.membership import ConstantContactVerifyListOperator
-from cc_provider.sandbox.app_db import synthetic_users
 from cc_provider.sensors.activity import ConstantContactActivitySensor
+from cc_sandbox.app_db import synthetic_users
 
 USERS = 300
 CONTACTS_PER_REQUEST = 100

@@ -7,10 +7,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from cc_provider.contacts.batches import iter_json_import_batches
+from cc_provider.contacts.uploads import iter_json_import_batches
 from cc_provider.hooks.constant_contact import ConstantContactHook
-from cc_provider.sandbox.app_db import create_app_db
-from cc_provider.sandbox.testing import patch_config
+from cc_sandbox.app_db import create_app_db
+from cc_sandbox.testing import patch_config
 
 
 def use_app_db(tmp_path: Path, monkeypatch: Any, users: int) -> Path:

@@ -11,11 +11,11 @@ from airflow.sdk.exceptions import AirflowSensorTimeout, TaskDeferred
 
 from cc_provider.exceptions import ActivityFailedError, ActivityNotFoundError
 from cc_provider.hooks.constant_contact import ConstantContactHook
-from cc_provider.operators.activity_wait import DEFERRAL_MARGIN_SECONDS
-from cc_provider.sandbox.testing import add_fault
 from cc_provider.sensors.activity import ConstantContactActivitySensor
 from cc_provider.triggers.activity import ConstantContactActivityTrigger
-from tests.integration.helpers import slow_activities, submit_import, wait_until
+from cc_provider.waiting import DEFERRAL_MARGIN_SECONDS, RESUME_KEY
+from cc_sandbox.testing import add_fault, sandbox_stats
+from tests.integration.helpers import RecordingTaskInstance, slow_activities, submit_import, wait_until
 
 
 @pytest.fixture(autouse=True)
@@ -30,6 +30,15 @@ def sensor(ids, **kwargs) -> ConstantContactActivitySensor:
     return ConstantContactActivitySensor(task_id="wait", activity_ids=ids, **kwargs)
 
 
+def context() -> dict:
+    return {"ti": RecordingTaskInstance()}
+
+
+def activity_reads(server) -> int:
+    """``GET`` requests the sandbox answered about activities so far."""
+    return sum(n for route, n in sandbox_stats(server)["requests"].items() if route.startswith("GET /v3/activities"))
+
+
 def fake_status(cc_sandbox, activity_id: str, state: str, count: int = 1, **extra) -> None:
     body = {"activity_id": activity_id, "state": state, "activity_errors": [], **extra}
     add_fault(cc_sandbox, f"/v3/activities/{activity_id}", 200, body=body, count=count)
@@ -38,14 +47,18 @@ def fake_status(cc_sandbox, activity_id: str, state: str, count: int = 1, **extr
 def test_defers_while_pending_with_a_wall_clock_deadline(cc_sandbox, cc_connection):
     slow_activities(cc_sandbox, start_delay=30)
     activity_id = submit_import(ConstantContactHook(), ["a@example.com"])
+    reads = activity_reads(cc_sandbox)
     before = time.time()
     with pytest.raises(TaskDeferred) as deferred:
-        sensor(activity_id, deferrable=True, timeout=600, poke_interval=7).execute({})
+        sensor(activity_id, deferrable=True, timeout=600, poke_interval=7).execute(context())
     trigger = deferred.value.trigger
     assert isinstance(trigger, ConstantContactActivityTrigger)
     assert trigger.activity_ids == [activity_id]
     assert trigger.poll_interval == 7
     assert before + 600 <= trigger.end_time <= time.time() + 600
+    # it looked once before deferring, so the trigger's first poll is an interval away
+    assert activity_reads(cc_sandbox) == reads + 1
+    assert before + 7 <= trigger.first_poll_at <= time.time() + 7
     assert deferred.value.method_name == "execute_complete"
     # Airflow's own deferral timeout backs up the trigger's deadline
     assert 600 < deferred.value.timeout.total_seconds() <= 600 + DEFERRAL_MARGIN_SECONDS
@@ -57,8 +70,11 @@ def test_returns_at_once_when_already_complete(cc_sandbox, cc_connection):
     hook = ConstantContactHook()
     activity_id = submit_import(hook, ["a@example.com", "bad-email"])
     wait_until(lambda: hook.get_activity(activity_id)["state"] == "completed")
-    result = sensor([activity_id], deferrable=True).execute({})
+    reads = activity_reads(cc_sandbox)
+    ti = RecordingTaskInstance()
+    result = sensor([activity_id], deferrable=True).execute({"ti": ti})  # no TaskDeferred
     assert result[0]["activity_id"] == activity_id
+    assert activity_reads(cc_sandbox) == reads + 1 and ti.pushed == {}
     # an invalid address is a correctable error by the spec's definitions, not a non-correctable one
     assert (result[0]["error_count"], result[0]["correctable_count"]) == (0, 1)
 
@@ -123,10 +139,30 @@ def test_poke_mode_runs_to_success_through_execute(cc_sandbox, cc_connection):
     assert [a["state"] for a in result] == ["completed"]
 
 
+def test_deferred_with_some_done_resumes_with_every_activity(cc_sandbox, cc_connection):
+    """The trigger follows only the activities pending at the first look; the task returns them all."""
+    hook = ConstantContactHook()
+    done_id = submit_import(hook, ["a@example.com"], "Done")
+    wait_until(lambda: hook.get_activity(done_id)["state"] == "completed")
+    slow_activities(cc_sandbox, start_delay=30)
+    pending_id = submit_import(hook, ["b@example.com"], "Pending")
+    ti = RecordingTaskInstance()
+    task = sensor([done_id, pending_id], deferrable=True, timeout=600)
+    with pytest.raises(TaskDeferred) as deferred:
+        task.execute({"ti": ti})
+    assert deferred.value.trigger.activity_ids == [pending_id]
+    assert ti.pushed[RESUME_KEY]["activity_ids"] == [done_id, pending_id]
+    finished = {"activity_id": pending_id, "state": "completed", "person_count": 1, "error_count": 0}
+    event = {"status": "success", "message": "1 activity(ies) completed.", "activities": [finished]}
+    result = task.execute_complete({"ti": ti}, event)
+    assert [a["activity_id"] for a in result] == [done_id, pending_id]
+    assert result[0]["state"] == "completed" and result[1] == finished
+
+
 def test_execute_complete_returns_activities_only_on_success():
     activities = [{"activity_id": "x", "state": "completed", "person_count": 3, "error_count": 0}]
     event = {"status": "success", "message": "ok", "activities": activities}
-    assert sensor("x").execute_complete({}, event) == activities
+    assert sensor("x").execute_complete(context(), event) == activities
 
 
 @pytest.mark.parametrize(
@@ -141,7 +177,7 @@ def test_execute_complete_returns_activities_only_on_success():
 )
 def test_execute_complete_raises_for_anything_else(event, error):
     with pytest.raises(error):
-        sensor("x").execute_complete({}, event)
+        sensor("x").execute_complete(context(), event)
 
 
 @pytest.mark.parametrize(
@@ -158,10 +194,10 @@ def test_completed_with_errors_passes_or_fails_by_the_counters(options, passes):
     event = {"status": "success", "message": "ok", "activities": activities}
     task = sensor("x", **options)
     if passes:
-        assert task.execute_complete({}, event) == activities
+        assert task.execute_complete(context(), event) == activities
     else:
         with pytest.raises(ActivityFailedError, match="2 of 10 contact"):
-            task.execute_complete({}, event)
+            task.execute_complete(context(), event)
 
 
 def test_empty_activity_ids_is_an_error(cc_connection):

@@ -10,9 +10,9 @@ import time
 import pytest
 
 from cc_provider.hooks.constant_contact import ConstantContactHook
-from cc_provider.sandbox.testing import add_fault
 from cc_provider.triggers.activity import ConstantContactActivityTrigger
-from tests.integration.helpers import slow_activities, submit_import
+from cc_sandbox.testing import add_fault, sandbox_stats
+from tests.integration.helpers import slow_activities, submit_import, wait_until
 
 
 @pytest.fixture(autouse=True)
@@ -23,25 +23,51 @@ def fast_retries(cc_sandbox, monkeypatch):
     slow_activities(cc_sandbox, start_delay=0.0, rows_per_second=100000.0)
 
 
-def make_trigger(ids: list[str], seconds: float = 20.0, poll: float = 0.1) -> ConstantContactActivityTrigger:
+def make_trigger(
+    ids: list[str], seconds: float = 20.0, poll: float = 0.1, first_poll_at: float | None = None
+) -> ConstantContactActivityTrigger:
     return ConstantContactActivityTrigger(
         activity_ids=ids,
         constant_contact_conn_id="constant_contact_default",
         poll_interval=poll,
         end_time=time.time() + seconds,
+        first_poll_at=first_poll_at,
     )
+
+
+def activity_reads(server) -> int:
+    """``GET`` requests the sandbox answered about activities so far."""
+    return sum(n for route, n in sandbox_stats(server)["requests"].items() if route.startswith("GET /v3/activities"))
+
+
+def completed_activity(hook: ConstantContactHook) -> str:
+    activity_id = submit_import(hook, ["a@example.com"])
+    wait_until(lambda: hook.get_activity(activity_id)["state"] == "completed")
+    return activity_id
 
 
 async def all_events(trigger: ConstantContactActivityTrigger) -> list[dict]:
     return [event.payload async for event in trigger.run()]
 
 
-def test_serialize_round_trip_holds_only_primitives(cc_connection):
-    trigger = make_trigger(["a", "b"])
+@pytest.mark.parametrize("first_poll_at", [None, 1_900_000_030.5])
+def test_serialize_round_trip_holds_only_primitives(cc_connection, first_poll_at):
+    trigger = make_trigger(["a", "b"], first_poll_at=first_poll_at)
     classpath, kwargs = trigger.serialize()
+    assert classpath == "cc_provider.triggers.activity.ConstantContactActivityTrigger"
+    assert kwargs["first_poll_at"] == first_poll_at
+    assert set(kwargs) == {
+        "activity_ids",
+        "constant_contact_conn_id",
+        "poll_interval",
+        "end_time",
+        "unknown_state_grace",
+        "first_poll_at",
+    }
     module, _, name = classpath.rpartition(".")
     rebuilt = getattr(importlib.import_module(module), name)(**kwargs)
     assert rebuilt.serialize() == (classpath, kwargs)
+    assert rebuilt.first_poll_at == first_poll_at
     text = json.dumps(kwargs)
     for secret in (cc_connection["password"], cc_connection["extra"]["refresh_token"]):
         assert secret not in text
@@ -144,3 +170,51 @@ async def test_transient_errors_are_retried_by_the_hook(cc_sandbox, cc_connectio
     trigger = make_trigger([activity_id])
     events = await asyncio.wait_for(all_events(trigger), timeout=15)
     assert [e["status"] for e in events] == ["success"]
+
+
+async def test_the_first_poll_waits_for_first_poll_at(cc_sandbox, cc_connection):
+    """The task that deferred has just looked: the trigger does not ask again before ``first_poll_at``."""
+    activity_id = completed_activity(ConstantContactHook(backoff_base=0.01))
+    reads = activity_reads(cc_sandbox)
+    first_poll_at = time.time() + 0.6
+    runner = asyncio.ensure_future(all_events(make_trigger([activity_id], first_poll_at=first_poll_at)))
+    await asyncio.sleep(0.4)
+    assert not runner.done()
+    assert activity_reads(cc_sandbox) == reads  # no request yet, although the activity is done
+    events = await asyncio.wait_for(runner, timeout=15)
+    assert time.time() >= first_poll_at
+    assert [e["status"] for e in events] == ["success"]
+    assert activity_reads(cc_sandbox) == reads + 1
+
+
+@pytest.mark.parametrize("first_poll_at", [None, "past"])
+async def test_without_first_poll_at_or_with_a_past_one_the_trigger_polls_at_once(
+    cc_sandbox, cc_connection, first_poll_at
+):
+    activity_id = completed_activity(ConstantContactHook(backoff_base=0.01))
+    at = time.time() - 60 if first_poll_at == "past" else None
+    started = time.time()
+    events = await asyncio.wait_for(all_events(make_trigger([activity_id], poll=5, first_poll_at=at)), timeout=15)
+    assert [e["status"] for e in events] == ["success"]
+    assert time.time() - started < 2.5  # not a poll interval (5 s) later
+
+
+async def test_a_first_poll_at_past_the_deadline_polls_once_at_the_deadline(cc_sandbox, cc_connection):
+    """The first poll is moved back to ``end_time``; pending then, the wait times out after that one look."""
+    slow_activities(cc_sandbox, start_delay=30)
+    activity_id = submit_import(ConstantContactHook(backoff_base=0.01), ["a@example.com"])
+    reads = activity_reads(cc_sandbox)
+    trigger = make_trigger([activity_id], seconds=0.5, poll=0.1, first_poll_at=time.time() + 3600)
+    events = await asyncio.wait_for(all_events(trigger), timeout=15)
+    assert time.time() >= trigger.end_time
+    assert [e["status"] for e in events] == ["timeout"]
+    assert events[0]["message"] == f"Timed out waiting for activities {activity_id}."
+    assert activity_reads(cc_sandbox) == reads + 1
+
+
+async def test_a_first_poll_at_past_the_deadline_still_sees_a_completed_activity(cc_sandbox, cc_connection):
+    activity_id = completed_activity(ConstantContactHook(backoff_base=0.01))
+    trigger = make_trigger([activity_id], seconds=0.3, first_poll_at=time.time() + 3600)
+    events = await asyncio.wait_for(all_events(trigger), timeout=15)
+    assert [e["status"] for e in events] == ["success"]
+    assert [a["activity_id"] for a in events[0]["activities"]] == [activity_id]

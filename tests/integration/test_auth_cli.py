@@ -20,14 +20,12 @@ import jwt
 import pytest
 
 from cc_provider.auth.cli import main
-from cc_provider.hooks.budget import reset_process_state
+from cc_provider.credential_stores import FileTokenStore, TokenRecord, VariableTokenStore
+from cc_provider.hooks._retry import reset_process_state
 from cc_provider.hooks.constant_contact import ConstantContactHook
-from cc_provider.hooks.file_store import FileTokenStore
-from cc_provider.hooks.token_store import TokenRecord
-from cc_provider.hooks.variable_store import VariableTokenStore
-from cc_provider.sandbox.config import SandboxConfig
-from cc_provider.sandbox.server import SandboxServer
-from cc_provider.sandbox.testing import FAST_CONFIG, expire_tokens, reset_sandbox, sandbox_stats
+from cc_sandbox.config import SandboxConfig
+from cc_sandbox.server import SandboxServer
+from cc_sandbox.testing import FAST_CONFIG, expire_tokens, reset_sandbox, sandbox_stats
 
 CONN_ID = "cc_cli"
 CONN_ENV = "AIRFLOW_CONN_CC_CLI"
@@ -245,7 +243,7 @@ def test_status_shows_expiry_and_scopes_without_tokens(sandbox, connection, brow
     assert run("login", "--conn-id", CONN_ID, "--redirect-uri", REDIRECT_URI, "--timeout", "20")[0] == 0
     code, out = run("status", "--conn-id", CONN_ID)
     assert code == 0, out
-    assert "token type rotating" in out and "holds a refresh token" in out
+    assert "refresh_mode rotating" in out and "holds a refresh token" in out
     assert "Access token: expires" in out and "valid for 24.0 h more" in out
     assert "Scopes: contact_data offline_access" in out and "WARNING" not in out
     record = store_of(connection).load()

@@ -21,12 +21,12 @@ from typing import Any
 import pytest
 
 from cc_provider.contacts import ContactFileError
-from cc_provider.contacts.files import FORMULA_PREFIXES
+from cc_provider.contacts.rejects import FORMULA_PREFIXES
 from cc_provider.hooks.constant_contact import ConstantContactHook
 from cc_provider.operators.csv_import import ConstantContactImportCsvOperator
 from cc_provider.operators.import_base import MissingCustomFieldsError
 from cc_provider.operators.json_import import ConstantContactImportJsonOperator
-from cc_provider.sandbox.testing import CONNECTION_ENV, sandbox_stats
+from cc_sandbox.testing import CONNECTION_ENV, sandbox_stats
 from tests.integration.helpers import RecordingTaskInstance
 
 CORPUS = Path(__file__).resolve().parents[1] / "data" / "bad"

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from cc_provider.sandbox.app_db import synthetic_users
-from cc_provider.sandbox.testing import sandbox_stats
+from cc_sandbox.app_db import synthetic_users
+from cc_sandbox.testing import sandbox_stats
 from tests.conftest import REPO
 from tests.integration.helpers import slow_activities, use_app_db, xcom_value
 

@@ -11,8 +11,8 @@ import json
 
 import pytest
 
-from cc_provider.sandbox.app_db import load_app_users, synthetic_users
-from cc_provider.sandbox.testing import sandbox_stats
+from cc_sandbox.app_db import load_app_users, synthetic_users
+from cc_sandbox.testing import sandbox_stats
 from tests.conftest import REPO
 from tests.integration.helpers import slow_activities
 from tests.integration.postgres import PostgresServer, postgres  # noqa: F401 (fixture)

@@ -38,18 +38,18 @@ from typing import Any
 
 import pytest
 
-from cc_provider.hooks.budget import reset_process_state
+from cc_provider.credential_stores import FileTokenStore
+from cc_provider.credential_stores.variable import VARIABLE_PREFIX
+from cc_provider.hooks._retry import reset_process_state
 from cc_provider.hooks.constant_contact import ConstantContactHook
-from cc_provider.hooks.file_store import FileTokenStore
-from cc_provider.hooks.variable_store import VARIABLE_PREFIX
 from cc_provider.operators.submissions import SubmissionLedger
-from cc_provider.sandbox.config import SandboxConfig
-from cc_provider.sandbox.errors import default_body
-from cc_provider.sandbox.middleware import ObservedResponse, add_response_observer, remove_response_observer
-from cc_provider.sandbox.models import Fault, new_id
-from cc_provider.sandbox.progress import advance_activities
-from cc_provider.sandbox.server import SandboxServer, airflow_connection, airflow_connection_json
-from cc_provider.sandbox.testing import (
+from cc_sandbox.config import SandboxConfig
+from cc_sandbox.errors import default_body
+from cc_sandbox.middleware import ObservedResponse, add_response_observer, remove_response_observer
+from cc_sandbox.models import Fault, new_id
+from cc_sandbox.progress import advance_activities
+from cc_sandbox.server import SandboxServer, airflow_connection, airflow_connection_json
+from cc_sandbox.testing import (
     CONNECTION_ENV,
     FAST_CONFIG,
     add_activity_fault,
@@ -264,7 +264,7 @@ def test_throttled_429_burst_is_retried(matrix, cc_sandbox):
     matrix.assert_accounted(outcome)
     stats = sandbox_stats(cc_sandbox)
     assert stats["faults_served"] == 2 + ATTEMPTS_PER_CALL - 1 + ATTEMPTS_PER_CALL + 2
-    assert "trying again next cycle" in outcome.output
+    assert "trying again next poll" in outcome.output
 
 
 def test_quota_exceeded_fails_typed_and_a_rerun_resumes_after_the_reset(matrix, cc_sandbox):

@@ -10,18 +10,18 @@ import time
 
 import pytest
 
-from cc_provider.contacts.batches import iter_json_import_batches
+from cc_provider.contacts.uploads import iter_json_import_batches
 from cc_provider.exceptions import (
     ConstantContactApiError,
     ConstantContactAuthError,
     ConstantContactQuotaExceededError,
     ConstantContactTransportError,
 )
-from cc_provider.hooks.budget import reset_process_state
+from cc_provider.hooks._retry import reset_process_state
 from cc_provider.hooks.constant_contact import ConstantContactHook
-from cc_provider.sandbox.testing import CONNECTION_ENV as CONN_ENV
-from cc_provider.sandbox.testing import add_fault, expire_tokens, patch_config, reset_sandbox
-from cc_provider.sandbox.testing import sandbox_stats as stats
+from cc_sandbox.testing import CONNECTION_ENV as CONN_ENV
+from cc_sandbox.testing import add_fault, expire_tokens, patch_config, reset_sandbox
+from cc_sandbox.testing import sandbox_stats as stats
 
 
 @pytest.fixture(autouse=True)
@@ -60,7 +60,7 @@ class TestTokens:
         for _ in range(3):
             hook.call_json("GET", "/contact_lists")
         assert stats(cc_sandbox)["refreshes"] == 1
-        assert hook.exchange.refresh_count == 1
+        assert hook.exchange.tokens.refresh_count == 1
 
     def test_expired_token_is_refreshed_once_and_the_call_replayed(self, cc_sandbox, cc_connection):
         hook = fast_hook()
@@ -68,7 +68,7 @@ class TestTokens:
         expire_tokens(cc_sandbox)
         found = hook.find_list_by_name("Before expiry")
         assert found is not None
-        assert hook.exchange.refresh_count == 2
+        assert hook.exchange.tokens.refresh_count == 2
         assert stats(cc_sandbox)["refreshes"] == 2
 
     def test_token_refreshed_ahead_of_expiry(self, cc_sandbox, cc_connection):
@@ -76,14 +76,12 @@ class TestTokens:
         try:
             hook = fast_hook()
             hook.call_json("GET", "/contact_lists")
-            token = hook.exchange.token
-            assert token is not None and token.expires_within(2)
-            hook.exchange.refresh_lead_seconds = 300  # capped to half the 2 s lifetime
-            import time
-
+            token = hook.exchange.tokens.slot.token
+            assert token is not None and token.expires_within(2, time.time())
+            hook.exchange.tokens.refresh_lead_seconds = 300  # capped to half the 2 s lifetime
             time.sleep(1.1)
             hook.call_json("GET", "/contact_lists")
-            assert hook.exchange.refresh_count == 2
+            assert hook.exchange.tokens.refresh_count == 2
             assert requests_to(cc_sandbox, "GET /v3/contact_lists") == 2  # no 401 round trip was needed
         finally:
             patch_config(cc_sandbox, access_token_ttl=86400)
@@ -150,8 +148,12 @@ class TestTokens:
         hook.call_json("GET", "/contact_lists")
         expire_tokens(cc_sandbox)
         hook.call_json("GET", "/contact_lists")
-        assert hook.exchange.token is not None
-        secrets = [hook.exchange.token.value, cc_connection["password"], cc_connection["extra"]["refresh_token"]]
+        assert hook.exchange.tokens.slot.token is not None
+        secrets = [
+            hook.exchange.tokens.slot.token.value,
+            cc_connection["password"],
+            cc_connection["extra"]["refresh_token"],
+        ]
         logged = caplog.text + capsys.readouterr().out
         assert "retry 1 of 3" in logged
         assert "refreshing the access token once" in logged

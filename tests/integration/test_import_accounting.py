@@ -20,8 +20,8 @@ from airflow.sdk.exceptions import TaskDeferred
 from cc_provider.hooks.constant_contact import ConstantContactHook
 from cc_provider.operators.csv_import import ConstantContactImportCsvOperator
 from cc_provider.operators.json_import import ConstantContactImportJsonOperator
-from cc_provider.sandbox.behaviour import BEHAVIOUR_PROFILES
-from cc_provider.sandbox.testing import flag_emails
+from cc_sandbox.behaviour import BEHAVIOUR_PROFILES
+from cc_sandbox.testing import flag_emails, patch_config
 from tests.integration.helpers import RecordingTaskInstance
 
 GOOD = [f"good{i}@example.com" for i in range(10)]
@@ -68,6 +68,8 @@ def test_every_row_is_accounted_for_whatever_the_api_reports(
     hook = ConstantContactHook()
     list_id = hook.create_list("Accounting")["list_id"]
     flag_emails(cc_sandbox, *FLAGGED)
+    if wait == "deferred":
+        patch_config(cc_sandbox, activity_start_delay=1.0)  # still pending at the task's first look: it defers
     operator = ConstantContactImportCsvOperator if kind == "csv" else ConstantContactImportJsonOperator
     rejects = tmp_path / "rejects.csv"
     task = operator(

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from cc_provider.hooks.constant_contact import ConstantContactHook
-from cc_provider.sandbox.testing import add_fault, sandbox_stats
+from cc_sandbox.testing import add_fault, sandbox_stats
 from tests.conftest import REPO
 from tests.integration.helpers import slow_activities
 

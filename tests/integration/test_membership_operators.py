@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import pytest
+from airflow.sdk.exceptions import TaskDeferred
 
-from cc_provider.contacts.batches import iter_json_import_batches
+from cc_provider.contacts.uploads import iter_json_import_batches
 from cc_provider.exceptions import ConstantContactError, ListVerificationError
 from cc_provider.hooks.constant_contact import ConstantContactHook
 from cc_provider.operators.membership import ConstantContactRemoveFromListOperator, ConstantContactVerifyListOperator
 from cc_provider.operators.upsert import ConstantContactUpsertContactOperator
-from cc_provider.sandbox.testing import add_fault, sandbox_stats
+from cc_provider.waiting import RESUME_KEY
+from cc_sandbox.testing import add_fault, advance_clock, patch_config, sandbox_stats
 from tests.integration.helpers import RecordingTaskInstance, wait_until
 
 EMAILS = [f"member{i}@example.com" for i in range(5)]
@@ -85,6 +87,36 @@ class TestRemove:
         assert hook.count_list_members(list_id) == 2
         assert sandbox_stats(cc_sandbox)["requests"]["POST /v3/activities/remove_list_memberships"] == 2
 
+    def test_deferred_removal_returns_its_result_after_the_event(self, hook, cc_sandbox):
+        list_id = filled_list(hook, EMAILS)
+        ids = [c["contact_id"] for c in hook.iter_contacts(lists=list_id)]
+        patch_config(cc_sandbox, activity_start_delay=30)  # still pending at the operator's first look
+        ti = RecordingTaskInstance()
+        task = ConstantContactRemoveFromListOperator(
+            task_id="remove", list_ids=list_id, contact_ids=ids[:2], deferrable=True, poll_interval=5
+        )
+        with pytest.raises(TaskDeferred) as deferred:
+            task.execute({"ti": ti})
+        (activity_id,) = deferred.value.trigger.activity_ids
+        result = {"activity_ids": [activity_id], "contacts": 2}
+        assert ti.pushed[RESUME_KEY] == {"state": result, "activity_ids": [activity_id], "done": {}}
+        assert "removal" not in ti.pushed  # the one resume key replaces the operator's own
+        done = {"activity_id": activity_id, "state": "completed"}
+        event = {"status": "success", "message": "ok", "activities": [done]}
+        assert task.execute_complete({"ti": ti}, event=event) == result
+
+    def test_a_fast_removal_completes_without_deferral(self, hook, cc_sandbox):
+        list_id = filled_list(hook, EMAILS)
+        ids = [c["contact_id"] for c in hook.iter_contacts(lists=list_id)]
+        patch_config(cc_sandbox, activity_start_delay=0, activity_rows_per_second=1_000_000)
+        ti = RecordingTaskInstance()
+        result = ConstantContactRemoveFromListOperator(
+            task_id="remove", list_ids=list_id, contact_ids=ids[:2], deferrable=True
+        ).execute({"ti": ti})  # no TaskDeferred: the first look found the activity completed
+        assert result["contacts"] == 2 and len(result["activity_ids"]) == 1
+        assert ti.pushed == {}
+        assert hook.count_list_members(list_id) == 3
+
 
 class TestUpsert:
     def test_creates_updates_and_reports_rejects(self, hook, cc_sandbox):
@@ -144,19 +176,33 @@ class TestExport:
             rows = list(csv.DictReader(handle))
         assert sorted(r["email_address"] for r in rows) == sorted(EMAILS)
 
-    def test_deferred_export_downloads_after_the_event(self, hook, tmp_path):
-        from airflow.sdk.exceptions import TaskDeferred
-
+    def test_deferred_export_downloads_after_the_event(self, hook, cc_sandbox, tmp_path):
         from cc_provider.operators.exports import ConstantContactExportContactsOperator
 
         list_id = filled_list(hook, EMAILS[:2])
+        patch_config(cc_sandbox, activity_start_delay=30)  # still pending at the operator's first look
+        ti = RecordingTaskInstance()
         task = ConstantContactExportContactsOperator(
             task_id="export", path=str(tmp_path / "list.csv"), list_ids=[list_id], deferrable=True
         )
         with pytest.raises(TaskDeferred) as deferred:
-            task.execute({"ti": RecordingTaskInstance()})
+            task.execute({"ti": ti})
         (activity_id,) = deferred.value.trigger.activity_ids
+        assert ti.pushed[RESUME_KEY] == {"state": None, "activity_ids": [activity_id], "done": {}}
+        advance_clock(cc_sandbox, 31)  # the export runs, as the trigger would have seen
         wait_until(lambda: hook.get_activity(activity_id)["state"] == "completed")
         done = {"activity_id": activity_id, "state": "completed"}
-        result = task.execute_complete({}, event={"status": "success", "message": "ok", "activities": [done]})
+        result = task.execute_complete({"ti": ti}, event={"status": "success", "message": "ok", "activities": [done]})
         assert result["rows"] == 2
+
+    def test_a_fast_export_downloads_without_deferral(self, hook, cc_sandbox, tmp_path):
+        from cc_provider.operators.exports import ConstantContactExportContactsOperator
+
+        list_id = filled_list(hook, EMAILS[:3])
+        patch_config(cc_sandbox, activity_start_delay=0, activity_rows_per_second=1_000_000)
+        ti = RecordingTaskInstance()
+        result = ConstantContactExportContactsOperator(
+            task_id="export", path=str(tmp_path / "list.csv"), list_ids=[list_id], deferrable=True
+        ).execute({"ti": ti})  # no TaskDeferred: the first look found the export completed
+        assert result["rows"] == 3
+        assert ti.pushed == {}

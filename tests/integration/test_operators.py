@@ -12,7 +12,8 @@ from cc_provider.exceptions import ActivityFailedError, ContactsMissingError
 from cc_provider.hooks.constant_contact import ConstantContactHook
 from cc_provider.operators.json_import import ConstantContactImportJsonOperator
 from cc_provider.operators.lists import ConstantContactCreateListOperator
-from cc_provider.sandbox.testing import admin_call, patch_config, sandbox_stats
+from cc_provider.waiting import RESUME_KEY
+from cc_sandbox.testing import admin_call, advance_clock, patch_config, sandbox_stats
 from tests.integration.helpers import RecordingTaskInstance, wait_until
 
 
@@ -96,9 +97,16 @@ def test_bad_file_names_the_file_and_line(cc_connection, list_id, tmp_path):
 
 
 class TestWaiting:
+    """The operator looks at its activities once after posting, then defers only if one is still pending."""
+
     @pytest.fixture(autouse=True)
     def fast_retries(self, monkeypatch):
         monkeypatch.setattr(ConstantContactHook, "default_backoff_base", 0.01)
+
+    @pytest.fixture
+    def pending(self, cc_sandbox) -> None:
+        """New activities stay ``initialized`` for 30 s: still pending at the operator's first look."""
+        patch_config(cc_sandbox, activity_start_delay=30)
 
     def test_waits_in_the_worker_and_reports_what_the_api_did_not_add(self, cc_sandbox, list_id):
         admin_call(cc_sandbox, "POST", "contacts", {"email": "gone@example.com", "permission_to_send": "unsubscribed"})
@@ -119,6 +127,28 @@ class TestWaiting:
         assert ti.pushed["activity_ids"] == summary["activity_ids"]
         assert ConstantContactHook().count_list_members(list_id) == 2
 
+    def test_a_fast_activity_completes_without_deferral(self, cc_sandbox, list_id):
+        patch_config(cc_sandbox, activity_start_delay=0, activity_rows_per_second=1_000_000)
+        ti = RecordingTaskInstance()
+        summary = ConstantContactImportJsonOperator(
+            task_id="import",
+            contacts=[{"email": "a@example.com"}, {"email": "b@example.com"}],
+            list_ids=[list_id],
+            wait_for_completion=True,
+            deferrable=True,
+        ).execute({"ti": ti})  # no TaskDeferred: the first look found the activity completed
+        (activity,) = summary["activities"]
+        assert activity["state"] == "completed" and activity["activity_id"] == summary["activity_ids"][0]
+        assert summary["rows_sent"] == 2 and summary["rows_rejected_by_api"] == 0
+        assert summary["members"] == {list_id: {"before": 0, "after": 2}}
+        assert RESUME_KEY not in ti.pushed  # nothing kept for a resumption that never comes
+        reads = sum(
+            n for route, n in sandbox_stats(cc_sandbox)["requests"].items() if route.startswith("GET /v3/activ")
+        )
+        assert reads == 1  # one look
+        assert ti.pushed["activity_ids"] == summary["activity_ids"]
+
+    @pytest.mark.usefixtures("pending")
     def test_fail_on_errors_turns_api_rejections_into_a_failure(self, cc_sandbox, list_id):
         ti = RecordingTaskInstance()
         task = ConstantContactImportJsonOperator(
@@ -142,6 +172,7 @@ class TestWaiting:
         with pytest.raises(ActivityFailedError, match="fail_on_errors is set and 1 of 1 contact"):
             task.execute_complete({"ti": ti}, event={"status": "success", "message": "done", "activities": [rejected]})
 
+    @pytest.mark.usefixtures("pending")
     def test_defers_after_recording_the_activity_ids(self, cc_sandbox, list_id):
         ti = RecordingTaskInstance()
         task = ConstantContactImportJsonOperator(
@@ -158,20 +189,24 @@ class TestWaiting:
         trigger = deferred.value.trigger
         assert trigger.activity_ids == ti.pushed["activity_ids"]  # pushed before the wait
         assert trigger.poll_interval == 3
-        summary = ti.pushed["submission_summary"]  # kept for the resumed task
-        assert summary["rows_sent"] == 1
+        kept = ti.pushed[RESUME_KEY]  # kept for the resumed task
+        assert (kept["activity_ids"], kept["done"]) == (trigger.activity_ids, {})
+        assert kept["state"]["rows_sent"] == 1
+        assert kept["state"]["members_before"] == {list_id: 0}
+        assert "submission_summary" not in ti.pushed  # the one key replaces the old one
         done = {"activity_id": trigger.activity_ids[0], "state": "completed", "person_count": 1, "error_count": 0}
         event = {"status": "success", "message": "1 activity(ies) completed.", "activities": [done]}
         hook = ConstantContactHook()
+        advance_clock(cc_sandbox, 31)  # the activity runs, as the trigger would have seen
         wait_until(lambda: hook.get_activity(trigger.activity_ids[0])["state"] == "completed")
         result = task.execute_complete({"ti": ti}, event=event)
         assert result["activities"] == [done] and result["rows_rejected_by_api"] == 0
         assert result["rows_sent"] == 1 and result["activity_ids"] == trigger.activity_ids
         assert result["members"] == {list_id: {"before": 0, "after": 1}}
 
+    @pytest.mark.usefixtures("pending")  # the activity has not run when the event claims it has
     def test_a_success_event_is_not_believed_when_the_list_lacks_the_contacts(self, cc_sandbox, list_id):
         """Ground truth: a completed activity whose contacts are not on the list fails the task, with numbers."""
-        patch_config(cc_sandbox, activity_start_delay=30)  # the activity has not run when the event claims it has
         ti = RecordingTaskInstance()
         task = ConstantContactImportJsonOperator(
             task_id="import",

@@ -15,7 +15,7 @@ from airflow.sdk.exceptions import TaskDeferred
 
 from cc_provider.hooks.constant_contact import ConstantContactHook
 from cc_provider.operators.json_import import ConstantContactImportJsonOperator
-from cc_provider.sandbox.testing import add_fault, sandbox_stats
+from cc_sandbox.testing import add_fault, patch_config, sandbox_stats
 from tests.integration.helpers import RecordingTaskInstance, wait_until
 
 IMPORT_PATH = "/v3/activities/contacts_json_import"
@@ -54,6 +54,8 @@ def test_a_dropped_post_is_posted_again_not_matched_to_a_stranger(cc_connection,
     (activity_a,) = first.execute({"ti": RecordingTaskInstance()})["activity_ids"]
 
     add_fault(cc_sandbox, IMPORT_PATH, 200, method="POST", count=1, drop_connection=True)
+    if wait == "deferred":
+        patch_config(cc_sandbox, activity_start_delay=1.0)  # still pending at the task's first look: it defers
     second = ConstantContactImportJsonOperator(
         task_id="import",
         contacts=people("b"),

@@ -34,14 +34,13 @@ from pathlib import Path
 import jwt
 import pytest
 
+from cc_provider.credential_stores import TokenRecord, VariableTokenStore
 from cc_provider.exceptions import ConstantContactError
-from cc_provider.hooks.budget import reset_process_state
+from cc_provider.hooks._retry import reset_process_state
 from cc_provider.hooks.constant_contact import ConstantContactHook
-from cc_provider.hooks.token_store import TokenRecord
-from cc_provider.hooks.variable_store import VariableTokenStore
-from cc_provider.sandbox.config import SandboxConfig
-from cc_provider.sandbox.server import SandboxServer, airflow_connection
-from cc_provider.sandbox.testing import CONNECTION_ENV, FAST_CONFIG, expire_tokens, reset_sandbox, sandbox_stats
+from cc_sandbox.config import SandboxConfig
+from cc_sandbox.server import SandboxServer, airflow_connection
+from cc_sandbox.testing import CONNECTION_ENV, FAST_CONFIG, expire_tokens, reset_sandbox, sandbox_stats
 from tests.conftest import REPO
 from tests.integration.helpers import use_app_db
 
@@ -173,7 +172,7 @@ def test_auth_failures_leak_no_credential(rotating_sandbox, rotating_connection,
     # a working refresh first, so that live tokens exist to leak
     hook = use()
     hook.call_json("GET", "/contact_lists")
-    live_access = hook.exchange.token.value
+    live_access = hook.exchange.tokens.slot.token.value
     live_refresh = json.loads(store.read_text())["refresh_token"]
 
     texts = {

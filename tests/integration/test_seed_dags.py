@@ -8,9 +8,9 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from cc_provider.contacts.staging import iter_valid_emails
 from cc_provider.hooks.constant_contact import ConstantContactHook
-from cc_provider.sandbox.testing import admin_call, sandbox_stats
+from cc_provider.staging import iter_valid_emails
+from cc_sandbox.testing import admin_call, sandbox_stats
 from tests.conftest import REPO
 from tests.integration.helpers import use_app_db, xcom_value
 

@@ -18,13 +18,12 @@ import time
 import pytest
 from sqlalchemy import select
 
-from cc_provider.hooks.budget import reset_process_state
+from cc_provider.credential_stores import MemoryTokenStore, StoreLock, TokenRecord, TokenStore, VariableTokenStore
+from cc_provider.hooks._retry import reset_process_state
 from cc_provider.hooks.constant_contact import ConstantContactHook
-from cc_provider.hooks.token_store import MemoryTokenStore, StoreLock, TokenRecord, TokenStore
-from cc_provider.hooks.variable_store import VariableTokenStore
-from cc_provider.sandbox.config import SandboxConfig
-from cc_provider.sandbox.server import SandboxServer, airflow_connection
-from cc_provider.sandbox.testing import FAST_CONFIG, expire_tokens, reset_sandbox, sandbox_stats
+from cc_sandbox.config import SandboxConfig
+from cc_sandbox.server import SandboxServer, airflow_connection
+from cc_sandbox.testing import FAST_CONFIG, expire_tokens, reset_sandbox, sandbox_stats
 
 CONN_ID = "cc_live"
 CONN_ENV = "AIRFLOW_CONN_CC_LIVE"

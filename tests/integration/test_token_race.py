@@ -19,11 +19,10 @@ from pathlib import Path
 
 import pytest
 
-from cc_provider.hooks.file_store import FileTokenStore
-from cc_provider.hooks.token_store import TokenRecord
-from cc_provider.sandbox.config import SandboxConfig
-from cc_provider.sandbox.server import SandboxServer, airflow_connection
-from cc_provider.sandbox.testing import FAST_CONFIG, expire_tokens, reset_sandbox, sandbox_stats
+from cc_provider.credential_stores import FileTokenStore, TokenRecord
+from cc_sandbox.config import SandboxConfig
+from cc_sandbox.server import SandboxServer, airflow_connection
+from cc_sandbox.testing import FAST_CONFIG, expire_tokens, reset_sandbox, sandbox_stats
 
 PROCESSES = 16
 CONN_ENV = "AIRFLOW_CONN_CC_RACE"
@@ -59,10 +58,10 @@ def _child(barrier, results, warm: bool) -> None:
         hook = ConstantContactHook("cc_race", max_retries=2, backoff_base=0.05)
         exchange = hook.exchange
         if warm:
-            hook.run_flow(exchange.access_token())
+            hook.run_flow(exchange.tokens.access_token())
         barrier.wait(timeout=30)
         hook.call_json("GET", "/contact_lists")
-        token = hook.exchange.token
+        token = hook.exchange.tokens.slot.token
         assert token is not None
         results.put(("ok", hashlib.sha256(token.value.encode()).hexdigest()))
     except BaseException as err:  # report everything: the parent asserts zero failures

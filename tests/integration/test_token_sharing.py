@@ -2,7 +2,7 @@
 Long-lived refresh tokens (the default): one access token serves a whole DAG run, as README says.
 
 A real worker runs every task in a process of its own, which starts with no token in hand (the hook's
-process-wide state is cleared at fork: :func:`~cc_provider.hooks.budget.reset_process_state`). dag.test()
+process-wide state is cleared at fork: :func:`~cc_provider.hooks._retry.reset_process_state`). dag.test()
 runs every task in the test's process instead, so a listener gives each task what a worker gives it:
 the process-wide state cleared as the task starts. The tasks then find the first task's access token in
 the default token store, an Airflow Variable reached through the Task SDK, and the sandbox counts the
@@ -17,9 +17,9 @@ from pathlib import Path
 import pytest
 from airflow.listeners import hookimpl
 
-from cc_provider.hooks.budget import reset_process_state
-from cc_provider.hooks.token_store import TokenRecord
-from cc_provider.sandbox.testing import sandbox_stats
+from cc_provider.credential_stores import TokenRecord
+from cc_provider.hooks._retry import reset_process_state
+from cc_sandbox.testing import sandbox_stats
 from tests.conftest import REPO
 from tests.integration.helpers import slow_activities, use_app_db
 

@@ -14,16 +14,16 @@ import time
 
 import pytest
 
+from cc_provider.credential_stores import TokenRecord, VariableTokenStore
 from cc_provider.exceptions import ConstantContactAuthError
-from cc_provider.hooks.budget import TokenSlot, reset_process_state
+from cc_provider.hooks._connection import Exchange
+from cc_provider.hooks._http import run_sync
+from cc_provider.hooks._oauth import TokenKeeper
+from cc_provider.hooks._retry import RetryPolicy, TokenSlot, reset_process_state
 from cc_provider.hooks.constant_contact import ConstantContactHook
-from cc_provider.hooks.exchange import Exchange, run_sync
-from cc_provider.hooks.retry import RetryPolicy
-from cc_provider.hooks.token_store import TokenRecord
-from cc_provider.hooks.variable_store import VariableTokenStore
-from cc_provider.sandbox.config import SandboxConfig
-from cc_provider.sandbox.server import SandboxServer, airflow_connection
-from cc_provider.sandbox.testing import FAST_CONFIG, reset_sandbox, sandbox_stats
+from cc_sandbox.config import SandboxConfig
+from cc_sandbox.server import SandboxServer, airflow_connection
+from cc_sandbox.testing import FAST_CONFIG, reset_sandbox, sandbox_stats
 
 RECORD = TokenRecord("refresh-1", "access-1", time.time() + 3600, time.time(), "client")
 
@@ -138,8 +138,9 @@ def test_eight_refreshers_rotate_once_through_a_variable(rotating_sandbox, store
     def refresher():
         # each thread stands for a process: its own slot, its own store object, the same Variable
         mine = VariableTokenStore(store.conn_id, settle_seconds=0.2, race_wait_seconds=3.0)
-        exchange = Exchange(settings, RetryPolicy(max_retries=2, backoff_base=0.05), store=mine, slot=TokenSlot())
-        exchange.tokens.lock_timeout = 20
+        policy = RetryPolicy(max_retries=2, backoff_base=0.05)
+        tokens = TokenKeeper(settings, policy, store=mine, slot=TokenSlot(), lock_timeout=20)
+        exchange = Exchange(settings, tokens, policy)
         import requests
 
         with requests.Session() as session:

@@ -15,12 +15,12 @@ from typing import Any
 import pytest
 import requests
 
-if "cc_provider.sandbox.testing" not in sys.modules:  # the top-level conftest did not load the plugin
-    from cc_provider.sandbox.testing import cc_sandbox, cc_sandbox_reset  # noqa: F401
+if "cc_sandbox.testing" not in sys.modules:  # the top-level conftest did not load the plugin
+    from cc_sandbox.testing import cc_sandbox, cc_sandbox_reset  # noqa: F401
 
-from cc_provider.sandbox import SandboxServer
-from cc_provider.sandbox.middleware import ObservedResponse, add_response_observer, remove_response_observer
-from cc_provider.sandbox.testing import admin_call
+from cc_sandbox import SandboxServer
+from cc_sandbox.middleware import ObservedResponse, add_response_observer, remove_response_observer
+from cc_sandbox.testing import admin_call
 from tests.sandbox.spec import SPEC, ResponseChecker, load_spec
 
 TIMEOUT = 10

@@ -22,7 +22,7 @@ from typing import Any
 import jsonschema
 import yaml
 
-from cc_provider.sandbox.middleware import ObservedResponse
+from cc_sandbox.middleware import ObservedResponse
 
 SPEC = Path(__file__).resolve().parents[2].parent / "shared" / "reference" / "cc_v3_swagger.yaml"
 

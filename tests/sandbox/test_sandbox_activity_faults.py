@@ -8,7 +8,7 @@ import time
 import pytest
 import requests
 
-from cc_provider.sandbox.testing import add_activity_fault, admin_call, sandbox_stats, set_activity_state
+from cc_sandbox.testing import add_activity_fault, admin_call, sandbox_stats, set_activity_state
 
 ROWS = [{"email": f"r{n}@example.com"} for n in range(10)]
 
@@ -71,7 +71,7 @@ def test_activity_faults_can_be_listed_and_cleared(api, sandbox):
 
 @pytest.mark.parametrize("state", ["failed", "cancelled", "timed_out", "processing", "weird"])
 def test_an_existing_activity_can_be_sent_to_a_state_now(api, sandbox, state):
-    from cc_provider.sandbox.testing import patch_config
+    from cc_sandbox.testing import patch_config
 
     patch_config(sandbox, activity_start_delay=60)
     lst = api.create_list("L")["list_id"]
@@ -84,7 +84,7 @@ def test_an_existing_activity_can_be_sent_to_a_state_now(api, sandbox, state):
 
 
 def test_sending_an_activity_to_completed_finishes_it(api, sandbox):
-    from cc_provider.sandbox.testing import patch_config
+    from cc_sandbox.testing import patch_config
 
     patch_config(sandbox, activity_start_delay=60)
     lst = api.create_list("L")["list_id"]

@@ -7,7 +7,7 @@ import time
 import pytest
 import requests
 
-from cc_provider.sandbox.testing import add_fault, admin_call, patch_config, reset_sandbox, sandbox_stats
+from cc_sandbox.testing import add_fault, admin_call, patch_config, reset_sandbox, sandbox_stats
 
 
 def admin(sandbox, method: str, path: str, **kwargs) -> requests.Response:

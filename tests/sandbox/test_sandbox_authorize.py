@@ -10,7 +10,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 import requests
 
-from cc_provider.sandbox.testing import advance_clock, patch_config, register_client, revoke_refresh_tokens
+from cc_sandbox.testing import advance_clock, patch_config, register_client, revoke_refresh_tokens
 
 CLIENT = ("cc-sandbox-client-id", "cc-sandbox-client-secret")
 REDIRECT = "http://localhost:8080/callback"
@@ -134,7 +134,7 @@ def test_device_flow_pending_slow_down_then_tokens(sandbox):
 
 
 def test_device_codes_can_be_denied_and_expire(sandbox):
-    from cc_provider.sandbox.testing import admin_call
+    from cc_sandbox.testing import admin_call
 
     def start():
         return requests.post(

@@ -8,7 +8,7 @@ import jwt
 import pytest
 import requests
 
-from cc_provider.sandbox.testing import expire_tokens, patch_config, sandbox_stats
+from cc_sandbox.testing import expire_tokens, patch_config, sandbox_stats
 
 UNAUTHORIZED = b'{"error_key":"unauthorized","error_message":"Unauthorized"}'
 
@@ -65,7 +65,7 @@ def test_forced_expiry_invalidates_every_issued_token(api, sandbox):
 
 
 def test_tokens_survive_a_reset(api, sandbox):
-    from cc_provider.sandbox.testing import reset_sandbox
+    from cc_sandbox.testing import reset_sandbox
 
     reset_sandbox(sandbox)
     assert api.get("/contact_lists").status_code == 200

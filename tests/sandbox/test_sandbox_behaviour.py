@@ -8,8 +8,8 @@ import urllib.error
 
 import pytest
 
-from cc_provider.sandbox.behaviour import SWITCHES
-from cc_provider.sandbox.testing import add_activity_fault, admin_call, advance_clock, patch_config
+from cc_sandbox.behaviour import SWITCHES
+from cc_sandbox.testing import add_activity_fault, admin_call, advance_clock, patch_config
 
 MILLIS_Z = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$")
 OFFSET = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}-05:00$")

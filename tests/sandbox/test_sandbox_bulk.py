@@ -7,7 +7,7 @@ import io
 
 import pytest
 
-from cc_provider.sandbox.testing import admin_call, advance_clock, patch_config
+from cc_sandbox.testing import admin_call, advance_clock, patch_config
 
 
 def members(api, list_id: str) -> list[str]:
@@ -94,7 +94,7 @@ def test_export_writes_a_csv_with_the_requested_fields(api):
     assert "results" not in body["_links"]
     assert api.get(f"/contact_exports/{body['activity_id']}").status_code == 404  # not ready yet
     patch_config(api.server, activity_start_delay=0)
-    from cc_provider.sandbox.testing import set_activity_state
+    from cc_sandbox.testing import set_activity_state
 
     set_activity_state(api.server, body["activity_id"], "completed")
     done = api.activity(body["activity_id"])

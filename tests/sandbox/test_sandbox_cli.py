@@ -1,4 +1,4 @@
-"""``python -m cc_provider.sandbox``: start-up banner, a working token endpoint, clean SIGTERM exit."""
+"""``python -m cc_sandbox``: start-up banner, a working token endpoint, clean SIGTERM exit."""
 
 from __future__ import annotations
 
@@ -15,16 +15,16 @@ from pathlib import Path
 
 import requests
 
-from cc_provider.sandbox.__main__ import behaviour, build_parser
-from cc_provider.sandbox.behaviour import BEHAVIOUR_PROFILES
+from cc_sandbox.__main__ import behaviour, build_parser
+from cc_sandbox.behaviour import BEHAVIOUR_PROFILES
 
 REPO = Path(__file__).resolve().parents[2]
 
 
 def start(*args: str) -> subprocess.Popen[str]:
-    env = {**os.environ, "PYTHONPATH": str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    env = {**os.environ, "PYTHONPATH": str(REPO / "sandbox") + os.pathsep + os.environ.get("PYTHONPATH", "")}
     return subprocess.Popen(
-        [sys.executable, "-m", "cc_provider.sandbox", *args],
+        [sys.executable, "-m", "cc_sandbox", *args],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

@@ -14,8 +14,8 @@ from urllib.parse import parse_qs, urlsplit
 
 import requests
 
-from cc_provider.sandbox.middleware import ObservedResponse
-from cc_provider.sandbox.testing import add_fault, patch_config
+from cc_sandbox.middleware import ObservedResponse
+from cc_sandbox.testing import add_fault, patch_config
 
 
 def observed(method: str, route: str, status: int, body: bytes, content_type: str = "application/json"):

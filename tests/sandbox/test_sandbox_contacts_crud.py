@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from cc_provider.sandbox.testing import advance_clock
+from cc_sandbox.testing import advance_clock
 
 
 def create(api, address: str, **fields):

@@ -7,7 +7,7 @@ import io
 import pytest
 import requests
 
-from cc_provider.sandbox.testing import patch_config, sandbox_stats
+from cc_sandbox.testing import patch_config, sandbox_stats
 
 
 def upload(api, content: bytes, list_ids, filename: str = "contacts.csv", **data):

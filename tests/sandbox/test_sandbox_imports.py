@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from cc_provider.sandbox.testing import patch_config, sandbox_stats
+from cc_sandbox.testing import patch_config, sandbox_stats
 
 
 def contacts_in(api, list_id: str) -> list[dict]:
@@ -284,7 +284,7 @@ def test_custom_field_columns_must_name_an_existing_field(api):
 
 def test_addresses_flagged_for_signup_abuse_are_rejected_as_invalid(api, sandbox):
     """S27: an address with too many subscribe attempts is rejected as invalid, though its syntax is fine."""
-    from cc_provider.sandbox.testing import flag_emails, set_behaviour
+    from cc_sandbox.testing import flag_emails, set_behaviour
 
     set_behaviour(sandbox, "documented")  # Line N messages
     assert flag_emails(sandbox, "Flagged@Example.com") == ["flagged@example.com"]

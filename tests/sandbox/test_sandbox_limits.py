@@ -7,8 +7,8 @@ import time
 
 import requests
 
-from cc_provider.sandbox import SandboxConfig, SandboxServer
-from cc_provider.sandbox.testing import advance_clock, patch_config, register_client, sandbox_stats
+from cc_sandbox import SandboxConfig, SandboxServer
+from cc_sandbox.testing import advance_clock, patch_config, register_client, sandbox_stats
 
 THROTTLED = {"error_key": "throttled", "error_message": "Too Many Requests"}
 QUOTA = {"error_key": "quota_exceeded", "error_message": "Limit Exceeded"}

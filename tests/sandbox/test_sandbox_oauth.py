@@ -8,8 +8,8 @@ import jwt
 import pytest
 import requests
 
-from cc_provider.sandbox import SandboxConfig, SandboxServer
-from cc_provider.sandbox.testing import patch_config, sandbox_stats
+from cc_sandbox import SandboxConfig, SandboxServer
+from cc_sandbox.testing import patch_config, sandbox_stats
 
 CLIENT = ("cc-sandbox-client-id", "cc-sandbox-client-secret")
 REFRESH = "cc-sandbox-refresh-token"

@@ -6,8 +6,8 @@ import sqlite3
 
 import requests
 
-from cc_provider.sandbox import SandboxConfig, SandboxServer
-from cc_provider.sandbox.testing import register_client
+from cc_sandbox import SandboxConfig, SandboxServer
+from cc_sandbox.testing import register_client
 from tests.sandbox.conftest import Api
 
 FAST = {

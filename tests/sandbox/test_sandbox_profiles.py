@@ -5,15 +5,12 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
-from cc_provider.sandbox import SandboxConfig
-from cc_provider.sandbox.behaviour import BEHAVIOUR_PROFILES, SWITCHES
-from cc_provider.sandbox.testing import PROFILE_ENV, admin_call, session_profile, set_behaviour
-
-REPO = Path(__file__).resolve().parents[2]
+from cc_sandbox import SandboxConfig
+from cc_sandbox.behaviour import BEHAVIOUR_PROFILES, SWITCHES
+from cc_sandbox.testing import PROFILE_ENV, admin_call, session_profile, set_behaviour
 
 
 def test_profiles_together_use_every_variant_of_every_switch():
@@ -69,7 +66,7 @@ def test_the_session_profile_comes_from_the_option_then_the_environment(monkeypa
 
 PLUGIN_TEST = """
 def test_profile(cc_sandbox_reset):
-    from cc_provider.sandbox.testing import admin_call
+    from cc_sandbox.testing import admin_call
 
     print("list_name_case=" + admin_call(cc_sandbox_reset, "GET", "config")["list_name_case"])
 """
@@ -84,10 +81,9 @@ def test_profile(cc_sandbox_reset):
     ],
 )
 def test_a_whole_suite_runs_under_the_chosen_profile(tmp_path, env, args, expected):
-    (tmp_path / "conftest.py").write_text('pytest_plugins = ["cc_provider.sandbox.testing"]\n')
+    # No conftest.py: the fixtures come from the plugin's pytest11 entry point alone.
     (tmp_path / "test_profile.py").write_text(PLUGIN_TEST)
     environ = {k: v for k, v in os.environ.items() if k != PROFILE_ENV}
-    environ["PYTHONPATH"] = str(REPO) + os.pathsep + environ.get("PYTHONPATH", "")
     result = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-s", "-p", "no:cacheprovider", *args, "test_profile.py"],
         cwd=tmp_path,

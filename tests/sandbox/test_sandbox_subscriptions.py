@@ -7,7 +7,7 @@ import urllib.error
 import pytest
 import requests
 
-from cc_provider.sandbox.testing import admin_call, patch_config
+from cc_sandbox.testing import admin_call, patch_config
 
 
 def members(api, list_id: str) -> list[str]:

@@ -11,7 +11,7 @@ import pytest
 
 from cc_provider.exceptions import ConstantContactApiError, ConstantContactAuthError, ConstantContactError
 from cc_provider.hooks.constant_contact import ConstantContactHook
-from cc_provider.sandbox.testing import (
+from cc_sandbox.testing import (
     CONNECTION_ENV,
     add_activity_fault,
     add_fault,
@@ -24,7 +24,7 @@ from cc_provider.sandbox.testing import (
 )
 
 try:  # the hook keeps tokens and limiters per process; start each test without them
-    from cc_provider.hooks.budget import reset_process_state
+    from cc_provider.hooks._retry import reset_process_state
 except ImportError:  # pragma: no cover - older hooks keep no process state
 
     def reset_process_state() -> None:

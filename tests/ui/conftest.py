@@ -25,7 +25,7 @@ from typing import Any
 
 import pytest
 
-from cc_provider.sandbox.server import SandboxServer
+from cc_sandbox.server import SandboxServer
 
 REPO = Path(__file__).resolve().parents[2]
 ARTIFACTS = REPO / "test-artifacts" / "ui"

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from cc_provider.provider_info import get_provider_info
-from cc_provider.sandbox.server import SandboxServer
+from cc_sandbox.server import SandboxServer
 from tests.ui.conftest import REPO, AirflowUI
 
 pytestmark = pytest.mark.ui

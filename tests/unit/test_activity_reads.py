@@ -1,19 +1,18 @@
 """
-Unit tests for cc_provider.hooks.activities: reading many bulk activities with few requests.
+Unit tests for the activity flows of cc_provider.hooks.constant_contact: many activities, few requests.
 
-As in test_exchange.py, each test plays the server: it drives the flow generator by hand, answers every
-HttpRequest from a script, performs Blocking calls in place and records Sleep actions without sleeping.
-No sockets.
+As in test_exchange.py, each test plays the server (tests/flow_driver.py): it drives the flow generator
+by hand, answers every HttpRequest from a script, performs Blocking calls in place and records Sleep
+actions without sleeping. No sockets.
 """
 
 from __future__ import annotations
 
-import json
 import time
-from collections import deque
 
 import pytest
 
+from cc_provider.credential_stores import MemoryTokenStore, TokenRecord
 from cc_provider.exceptions import (
     ActivityFailedError,
     ActivityNotFoundError,
@@ -21,19 +20,17 @@ from cc_provider.exceptions import (
     ConstantContactQuotaExceededError,
     ConstantContactTransportError,
 )
-from cc_provider.hooks.activities import (
-    LIST_PAGE_SIZE,
-    LIST_THRESHOLD,
+from cc_provider.hooks._connection import Exchange
+from cc_provider.hooks._http import ApiSettings, Blocking, HttpResponse, Sleep, TransportFailure
+from cc_provider.hooks._retry import RateLimiter
+from cc_provider.hooks.constant_contact import (
     MAX_LIST_PAGES,
     activities_flow,
     activity_flow,
     next_href,
 )
-from cc_provider.hooks.budget import RateLimiter
-from cc_provider.hooks.exchange import ApiSettings, Exchange
-from cc_provider.hooks.retry import RetryPolicy
-from cc_provider.hooks.token_store import MemoryTokenStore, TokenRecord
-from cc_provider.hooks.wire import Blocking, HttpRequest, HttpResponse, Sleep, TransportFailure
+from tests import flow_driver
+from tests.flow_driver import ScriptedServer, json_response
 
 SETTINGS = ApiSettings(
     client_id="client-id-123",
@@ -42,14 +39,8 @@ SETTINGS = ApiSettings(
     api_base_url="http://cc.test/v3",
     auth_base_url="http://auth.test/oauth2/default/v1",
 )
-TOKEN_URL = "http://auth.test/oauth2/default/v1/token"
 BASE = "http://cc.test/v3"
 LIST_URL = f"{BASE}/activities"
-
-
-def json_response(status: int, body: object = None, headers: dict[str, str] | None = None) -> HttpResponse:
-    content = b"" if body is None else json.dumps(body).encode()
-    return HttpResponse(status, {"Content-Type": "application/json", **(headers or {})}, content)
 
 
 def token_ok(value: str = "tok") -> HttpResponse:
@@ -71,56 +62,13 @@ def page(*activity_ids: str, next_link: str | None = None, extra: list | None = 
     return json_response(200, content)
 
 
-class Server:
-    """Answers a flow's actions: token requests and API requests from two scripts; Blocking in place."""
-
-    def __init__(self, api=(), token=None) -> None:
-        self.token_script = deque([token_ok()] if token is None else token)
-        self.api_script = deque(api)
-        self.actions: list[HttpRequest | Sleep | Blocking] = []
-
-    def answer(self, request: HttpRequest) -> HttpResponse | TransportFailure:
-        script = self.token_script if request.url == TOKEN_URL else self.api_script
-        assert script, f"unexpected request {request!r}"
-        return script.popleft()
-
-    def run(self, flow):
-        """Drive ``flow`` to its end as run_sync does, minus the sockets and the sleeping."""
-        try:
-            action = next(flow)
-            while True:
-                self.actions.append(action)
-                if isinstance(action, Sleep):
-                    outcome = None
-                elif isinstance(action, Blocking):
-                    try:
-                        outcome = action.func(*action.args)
-                    except Exception as exc:
-                        action = flow.throw(exc)
-                        continue
-                elif isinstance(action, HttpRequest):
-                    outcome = self.answer(action)
-                else:  # pragma: no cover - a new action type must be handled here
-                    raise AssertionError(f"unknown action {action!r}")
-                action = flow.send(outcome)
-        except StopIteration as done:
-            return done.value
-        finally:
-            flow.close()
-
-    def done(self) -> bool:
-        return not self.token_script and not self.api_script
-
-    @property
-    def api_requests(self) -> list[HttpRequest]:
-        return [a for a in self.actions if isinstance(a, HttpRequest) and a.url != TOKEN_URL]
-
-    def urls(self) -> list[str]:
-        return [r.url for r in self.api_requests]
+def Server(api=(), token=None) -> ScriptedServer:  # noqa: N802 - reads as the driver it builds
+    """The shared driver, with one token answer scripted by default."""
+    return ScriptedServer([token_ok()] if token is None else token, api)
 
 
 def make_exchange(**kwargs) -> Exchange:
-    return Exchange(SETTINGS, RetryPolicy(max_retries=2, backoff_base=0.01), **kwargs)
+    return flow_driver.make_exchange(SETTINGS, **kwargs)
 
 
 @pytest.fixture
@@ -212,10 +160,6 @@ class TestOneActivity:
 
 
 class TestFewActivities:
-    def test_threshold(self):
-        assert LIST_THRESHOLD == 2
-        assert LIST_PAGE_SIZE == 500
-
     def test_one_id(self, exchange):
         server = Server(api=[json_response(200, body("a1"))])
         assert server.run(activities_flow(exchange, ["a1"])) == {"a1": body("a1")}
@@ -317,7 +261,6 @@ class TestManyActivities:
         assert server.done()
 
     def test_at_most_max_list_pages_are_read(self, exchange):
-        assert MAX_LIST_PAGES == 4
         pages = [page(f"x{i}", next_link=f"/v3/activities?next=p{i + 2}") for i in range(MAX_LIST_PAGES)]
         per_id = [json_response(200, body(a)) for a in self.IDS]
         server = Server(api=pages + per_id)

@@ -1,6 +1,7 @@
 """
 Unit tests for cc_provider.activity: classifying bulk-activity bodies, following them across polls with
-ActivityWatch, summarising them and judging their counters with evaluate_results.
+ActivityWatch (one poll step, one deadline rule), summarising them and judging their counters with
+evaluate_results; every answer is a Verdict.
 """
 
 from __future__ import annotations
@@ -14,13 +15,11 @@ from cc_provider.activity import (
     DEFAULT_UNKNOWN_STATE_GRACE,
     MAX_ERRORS_KEPT,
     PENDING_STATES,
-    RETENTION_SECONDS,
     STATUS_COUNTERS,
     TERMINAL_STATES,
     ActivityState,
     ActivityWatch,
     Outcome,
-    Step,
     Verdict,
     classify,
     evaluate_results,
@@ -28,6 +27,13 @@ from cc_provider.activity import (
     received_count,
     rejected_count,
     summarize,
+)
+from cc_provider.exceptions import (
+    ActivityNotFoundError,
+    ConstantContactApiError,
+    ConstantContactAuthError,
+    ConstantContactQuotaExceededError,
+    ConstantContactTransportError,
 )
 
 ERRORS = [
@@ -70,10 +76,6 @@ class TestStates:
             "timed_out",
         }
 
-    def test_constants(self):
-        assert RETENTION_SECONDS == 10 * 24 * 3600
-        assert DEFAULT_UNKNOWN_STATE_GRACE == 300.0
-
 
 class TestProgressLine:
     def test_counters_in_a_fixed_order(self):
@@ -111,7 +113,6 @@ class TestClassify:
         body = activity(state, status={"items_total_count": 10, "items_completed_count": 4})
         verdict = classify(body)
         assert verdict == Verdict(
-            "act-123",
             Outcome.PENDING,
             f"Activity act-123 is {state} (40% done; items_total_count 10, items_completed_count 4).",
         )
@@ -119,7 +120,7 @@ class TestClassify:
 
     def test_pending_without_percent_or_counts(self):
         verdict = classify({"activity_id": "a", "state": "processing"})
-        assert verdict == Verdict("a", Outcome.PENDING, "Activity a is processing (0% done; no counts yet).")
+        assert verdict == Verdict(Outcome.PENDING, "Activity a is processing (0% done; no counts yet).")
 
     def test_completed(self):
         body = activity(
@@ -130,7 +131,6 @@ class TestClassify:
         )
         verdict = classify(body)
         assert verdict == Verdict(
-            "act-123",
             Outcome.SUCCEEDED,
             "Activity act-123 is completed (100% done; items_total_count 10, person_count 9, error_count 1).",
         )
@@ -139,7 +139,7 @@ class TestClassify:
     def test_terminal_failures_include_the_activity_errors(self, state):
         verdict = classify(activity(state, activity_errors=ERRORS))
         assert verdict.outcome is Outcome.FAILED
-        assert verdict.activity_id == "act-123"
+        assert verdict.lines == ()  # one activity: no per-activity lines
         assert verdict.message.startswith(f"Activity act-123 ended {state}: ")
         assert "Invalid email address" in verdict.message
         assert "row 7: email already on the list" in verdict.message
@@ -153,7 +153,7 @@ class TestClassify:
         if errors is not None:
             body["activity_errors"] = errors
         verdict = classify(body)
-        assert verdict == Verdict("act-123", Outcome.FAILED, f"Activity act-123 ended {state}.")
+        assert verdict == Verdict(Outcome.FAILED, f"Activity act-123 ended {state}.")
 
     def test_enum_values_are_accepted(self):
         assert classify(activity(ActivityState.COMPLETED)).outcome is Outcome.SUCCEEDED
@@ -162,8 +162,9 @@ class TestClassify:
 
     def test_missing_activity_id(self):
         verdict = classify({"state": "completed"})
-        assert verdict.activity_id == "?"
-        assert verdict.outcome is Outcome.SUCCEEDED
+        assert verdict == Verdict(Outcome.SUCCEEDED, "Activity ? is completed (0% done; no counts yet).")
+        failed = classify({"state": "failed"})
+        assert failed == Verdict(Outcome.FAILED, "Activity ? ended failed.")
 
     @pytest.mark.parametrize("state", list(ActivityState))
     def test_exactly_one_state_succeeds(self, state):
@@ -186,9 +187,7 @@ class TestClassifyUnknownState:
     @pytest.mark.parametrize("state", ["paused", "COMPLETED", "Completed", "", "complete", 3, ["completed"]])
     def test_unknown_state_fails_without_grace(self, state):
         verdict = classify(activity(state))
-        assert verdict == Verdict(
-            "act-123", Outcome.FAILED, f"Activity act-123 reports an unknown state {state!r} (for 0 s)."
-        )
+        assert verdict == Verdict(Outcome.FAILED, f"Activity act-123 reports an unknown state {state!r} (for 0 s).")
 
     @pytest.mark.parametrize("body", [{"activity_id": "act-123"}, {"activity_id": "act-123", "state": None}])
     def test_missing_state_is_unknown(self, body):
@@ -200,14 +199,14 @@ class TestClassifyUnknownState:
     def test_pending_within_the_grace(self, waited):
         verdict = classify(activity("paused"), unknown_since=T0, now=T0 + waited, unknown_state_grace=GRACE)
         assert verdict == Verdict(
-            "act-123", Outcome.PENDING, "Activity act-123 reports an unknown state 'paused'; waiting up to 300 s."
+            Outcome.PENDING, "Activity act-123 reports an unknown state 'paused'; waiting up to 300 s."
         )
 
     @pytest.mark.parametrize(("waited", "shown"), [(300.0, "300"), (300.4, "300"), (86_400.0, "86400")])
     def test_fails_once_the_grace_is_used_up(self, waited, shown):
         verdict = classify(activity("paused"), unknown_since=T0, now=T0 + waited, unknown_state_grace=GRACE)
         assert verdict == Verdict(
-            "act-123", Outcome.FAILED, f"Activity act-123 reports an unknown state 'paused' (for {shown} s)."
+            Outcome.FAILED, f"Activity act-123 reports an unknown state 'paused' (for {shown} s)."
         )
 
     @pytest.mark.parametrize(("unknown_since", "now"), [(None, None), (T0, None), (None, T0)])
@@ -243,40 +242,40 @@ class TestActivityWatch:
     def test_several_polls_of_several_activities(self):
         watch = ActivityWatch(["a", "b", "c"])
 
-        step = watch.observe(poll(running("a"), running("b", "initialized"), running("c")), now=T0)
-        assert step.outcome is Outcome.PENDING
-        assert step.message == "3 of 3 activity(ies) pending."
-        assert step.lines == [
+        verdict = watch.observe(poll(running("a"), running("b", "initialized"), running("c")), now=T0)
+        assert verdict.outcome is Outcome.PENDING
+        assert verdict.message == "3 of 3 activity(ies) pending."
+        assert verdict.lines == (
             "Activity a is processing (50% done; no counts yet).",
             "Activity b is initialized (50% done; no counts yet).",
             "Activity c is processing (50% done; no counts yet).",
-        ]
+        )
         assert watch.pending == ["a", "b", "c"] and watch.summaries == []
 
         # c completes first
-        step = watch.observe(poll(running("a"), running("b"), done("c", person_count=5)), now=T0 + 10)
-        assert step == Step(
+        verdict = watch.observe(poll(running("a"), running("b"), done("c", person_count=5)), now=T0 + 10)
+        assert verdict == Verdict(
             Outcome.PENDING,
             "2 of 3 activity(ies) pending.",
-            [
+            (
                 "Activity a is processing (50% done; no counts yet).",
                 "Activity b is processing (50% done; no counts yet).",
                 "Activity c is completed (100% done; person_count 5).",
-            ],
+            ),
         )
         assert watch.pending == ["a", "b"]
         assert [s["activity_id"] for s in watch.summaries] == ["c"]
 
         # then b; the poll need not carry c any more, and c is not looked at again
-        step = watch.observe(poll(running("a"), done("b", person_count=4)), now=T0 + 20)
-        assert step.outcome is Outcome.PENDING
-        assert step.message == "1 of 3 activity(ies) pending."
-        assert len(step.lines) == 2  # one line per activity pending at the start of the poll
+        verdict = watch.observe(poll(running("a"), done("b", person_count=4)), now=T0 + 20)
+        assert verdict.outcome is Outcome.PENDING
+        assert verdict.message == "1 of 3 activity(ies) pending."
+        assert len(verdict.lines) == 2  # one line per activity pending at the start of the poll
         assert watch.pending == ["a"]
 
-        step = watch.observe(poll(done("a", person_count=3)), now=T0 + 30)
-        assert step == Step(
-            Outcome.SUCCEEDED, "3 activity(ies) completed.", ["Activity a is completed (100% done; person_count 3)."]
+        verdict = watch.observe(poll(done("a", person_count=3)), now=T0 + 30)
+        assert verdict == Verdict(
+            Outcome.SUCCEEDED, "3 activity(ies) completed.", ("Activity a is completed (100% done; person_count 3).",)
         )
         assert watch.pending == []
         # summaries follow activity_ids, not the order of completion
@@ -286,29 +285,29 @@ class TestActivityWatch:
 
     def test_all_done_in_one_poll(self):
         watch = ActivityWatch(["x", "y"])
-        step = watch.observe(poll(done("y"), done("x")), now=T0)
-        assert step.outcome is Outcome.SUCCEEDED
-        assert step.message == "2 activity(ies) completed."
-        assert [line.split()[1] for line in step.lines] == ["x", "y"]  # in the order of activity_ids
+        verdict = watch.observe(poll(done("y"), done("x")), now=T0)
+        assert verdict.outcome is Outcome.SUCCEEDED
+        assert verdict.message == "2 activity(ies) completed."
+        assert [line.split()[1] for line in verdict.lines] == ["x", "y"]  # in the order of activity_ids
         assert [s["activity_id"] for s in watch.summaries] == ["x", "y"]
 
     def test_no_activities(self):
-        step = ActivityWatch([]).observe({}, now=T0)
-        assert step == Step(Outcome.SUCCEEDED, "0 activity(ies) completed.", [])
+        verdict = ActivityWatch([]).observe({}, now=T0)
+        assert verdict == Verdict(Outcome.SUCCEEDED, "0 activity(ies) completed.", ())
 
     def test_lines_are_the_verdict_messages(self):
         bodies = [running("a", status={"items_total_count": 3}), done("b", error_count=1), running("c", "initialized")]
-        step = ActivityWatch(["a", "b", "c"]).observe(poll(*bodies), now=T0)
-        assert step.lines == [classify(body).message for body in bodies]
+        verdict = ActivityWatch(["a", "b", "c"]).observe(poll(*bodies), now=T0)
+        assert verdict.lines == tuple(classify(body).message for body in bodies)
 
     def test_a_failure_stops_at_once(self):
         watch = ActivityWatch(["a", "b", "c"])
-        step = watch.observe(
+        verdict = watch.observe(
             poll(done("a"), running("b", "failed", activity_errors=["file is empty"]), done("c")), now=T0
         )
-        assert step.outcome is Outcome.FAILED
-        assert step.message == "Activity b ended failed: file is empty"
-        assert step.lines == ["Activity a is completed (100% done; no counts yet).", step.message]
+        assert verdict.outcome is Outcome.FAILED
+        assert verdict.message == "Activity b ended failed: file is empty"
+        assert verdict.lines == ("Activity a is completed (100% done; no counts yet).", verdict.message)
         # what completed before the failure is kept; what came after was not looked at
         assert list(watch.done) == ["a"]
         assert watch.pending == ["b", "c"]
@@ -317,10 +316,10 @@ class TestActivityWatch:
     def test_a_failure_after_earlier_polls(self, state):
         watch = ActivityWatch(["a", "b"])
         assert watch.observe(poll(running("a"), running("b")), now=T0).outcome is Outcome.PENDING
-        step = watch.observe(poll(running("a"), running("b", state)), now=T0 + 5)
-        assert step.outcome is Outcome.FAILED
-        assert step.message == f"Activity b ended {state}."
-        assert len(step.lines) == 2
+        verdict = watch.observe(poll(running("a"), running("b", state)), now=T0 + 5)
+        assert verdict.outcome is Outcome.FAILED
+        assert verdict.message == f"Activity b ended {state}."
+        assert len(verdict.lines) == 2
 
     def test_known_states_record_no_unknown_since(self):
         watch = ActivityWatch(["a"])
@@ -331,17 +330,17 @@ class TestActivityWatch:
 class TestActivityWatchUnknownState:
     def test_pending_within_the_grace_then_failing(self):
         watch = ActivityWatch(["a"], unknown_state_grace=GRACE)
-        step = watch.observe(poll(running("a", "queued")), now=T0)
-        assert step.outcome is Outcome.PENDING
-        assert step.lines == ["Activity a reports an unknown state 'queued'; waiting up to 300 s."]
+        verdict = watch.observe(poll(running("a", "queued")), now=T0)
+        assert verdict.outcome is Outcome.PENDING
+        assert verdict.lines == ("Activity a reports an unknown state 'queued'; waiting up to 300 s.",)
         assert watch.unknown_since == {"a": T0}
 
         assert watch.observe(poll(running("a", "queued")), now=T0 + 299).outcome is Outcome.PENDING
         assert watch.unknown_since == {"a": T0}  # first seen is kept
 
-        step = watch.observe(poll(running("a", "queued")), now=T0 + 300)
-        assert step.outcome is Outcome.FAILED
-        assert step.message == "Activity a reports an unknown state 'queued' (for 300 s)."
+        verdict = watch.observe(poll(running("a", "queued")), now=T0 + 300)
+        assert verdict.outcome is Outcome.FAILED
+        assert verdict.message == "Activity a reports an unknown state 'queued' (for 300 s)."
 
     def test_an_unknown_state_that_resolves_by_itself(self):
         watch = ActivityWatch(["a"], unknown_state_grace=GRACE)
@@ -349,20 +348,20 @@ class TestActivityWatchUnknownState:
         assert watch.observe(poll(done("a")), now=T0 + 100).outcome is Outcome.SUCCEEDED
 
     def test_zero_grace_fails_on_the_first_poll(self):
-        step = ActivityWatch(["a"], unknown_state_grace=0).observe(poll(running("a", "queued")), now=T0)
-        assert step.outcome is Outcome.FAILED
+        verdict = ActivityWatch(["a"], unknown_state_grace=0).observe(poll(running("a", "queued")), now=T0)
+        assert verdict.outcome is Outcome.FAILED
 
     def test_grace_counts_from_updated_at_when_it_is_earlier(self):
         watch = ActivityWatch(["a"], unknown_state_grace=GRACE)
-        step = watch.observe(poll(running("a", "queued", updated_at=iso(-100))), now=T0)
-        assert step.outcome is Outcome.PENDING
+        verdict = watch.observe(poll(running("a", "queued", updated_at=iso(-100))), now=T0)
+        assert verdict.outcome is Outcome.PENDING
         assert watch.unknown_since == {"a": T0 - 100}
         assert watch.observe(poll(running("a", "queued", updated_at=iso(-100))), now=T0 + 199).outcome is (
             Outcome.PENDING
         )
-        step = watch.observe(poll(running("a", "queued", updated_at=iso(-100))), now=T0 + 200)
-        assert step.outcome is Outcome.FAILED
-        assert step.message.endswith("(for 300 s).")
+        verdict = watch.observe(poll(running("a", "queued", updated_at=iso(-100))), now=T0 + 200)
+        assert verdict.outcome is Outcome.FAILED
+        assert verdict.message.endswith("(for 300 s).")
 
     @pytest.mark.parametrize(
         "stamp",
@@ -376,16 +375,16 @@ class TestActivityWatchUnknownState:
     )
     def test_every_timestamp_form_of_the_api_is_read(self, stamp):
         watch = ActivityWatch(["a"], unknown_state_grace=GRACE)
-        step = watch.observe(poll(running("a", "queued", updated_at=stamp(-3600))), now=T0)
-        assert step.outcome is Outcome.FAILED
-        assert "(for 3600 s)" in step.message or "(for 3599 s)" in step.message
+        verdict = watch.observe(poll(running("a", "queued", updated_at=stamp(-3600))), now=T0)
+        assert verdict.outcome is Outcome.FAILED
+        assert "(for 3600 s)" in verdict.message or "(for 3599 s)" in verdict.message
 
     def test_an_old_updated_at_fails_on_the_first_poll(self):
         """A task that starts waiting (or resumes) long after the state appeared does not wait again."""
         watch = ActivityWatch(["a"], unknown_state_grace=GRACE)
-        step = watch.observe(poll(running("a", "queued", updated_at=iso(-3600))), now=T0)
-        assert step.outcome is Outcome.FAILED
-        assert step.message == "Activity a reports an unknown state 'queued' (for 3600 s)."
+        verdict = watch.observe(poll(running("a", "queued", updated_at=iso(-3600))), now=T0)
+        assert verdict.outcome is Outcome.FAILED
+        assert verdict.message == "Activity a reports an unknown state 'queued' (for 3600 s)."
 
     def test_grace_counts_from_first_seen_when_updated_at_is_later(self):
         watch = ActivityWatch(["a"], unknown_state_grace=GRACE)
@@ -393,8 +392,8 @@ class TestActivityWatchUnknownState:
         # the API bumps updated_at on every poll; the start does not move
         watch.observe(poll(running("a", "queued", updated_at=iso(250))), now=T0 + 250)
         assert watch.unknown_since == {"a": T0}
-        step = watch.observe(poll(running("a", "queued", updated_at=iso(300))), now=T0 + 300)
-        assert step.outcome is Outcome.FAILED
+        verdict = watch.observe(poll(running("a", "queued", updated_at=iso(300))), now=T0 + 300)
+        assert verdict.outcome is Outcome.FAILED
 
     def test_updated_at_in_the_future_is_ignored(self):
         watch = ActivityWatch(["a"], unknown_state_grace=GRACE)
@@ -436,34 +435,150 @@ class TestActivityWatchUnknownState:
 
     def test_each_activity_has_its_own_start(self):
         watch = ActivityWatch(["a", "b", "c"], unknown_state_grace=GRACE)
-        step = watch.observe(poll(running("a", "queued"), running("b"), running("c")), now=T0)
-        assert step.outcome is Outcome.PENDING
-        step = watch.observe(poll(running("a", "queued"), running("b", "queued"), running("c")), now=T0 + 200)
-        assert step.outcome is Outcome.PENDING
+        verdict = watch.observe(poll(running("a", "queued"), running("b"), running("c")), now=T0)
+        assert verdict.outcome is Outcome.PENDING
+        verdict = watch.observe(poll(running("a", "queued"), running("b", "queued"), running("c")), now=T0 + 200)
+        assert verdict.outcome is Outcome.PENDING
         assert watch.unknown_since == {"a": T0, "b": T0 + 200}
-        step = watch.observe(poll(running("a", "queued"), running("b", "queued"), running("c")), now=T0 + 300)
-        assert step.outcome is Outcome.FAILED
-        assert step.message.startswith("Activity a reports an unknown state")
-        assert len(step.lines) == 1
+        verdict = watch.observe(poll(running("a", "queued"), running("b", "queued"), running("c")), now=T0 + 300)
+        assert verdict.outcome is Outcome.FAILED
+        assert verdict.message.startswith("Activity a reports an unknown state")
+        assert len(verdict.lines) == 1
 
     def test_missing_state_is_unknown(self):
         watch = ActivityWatch(["a"], unknown_state_grace=GRACE)
-        step = watch.observe(poll({"activity_id": "a"}), now=T0)
-        assert step.outcome is Outcome.PENDING
-        assert step.lines == ["Activity a reports an unknown state None; waiting up to 300 s."]
+        verdict = watch.observe(poll({"activity_id": "a"}), now=T0)
+        assert verdict.outcome is Outcome.PENDING
+        assert verdict.lines == ("Activity a reports an unknown state None; waiting up to 300 s.",)
 
     def test_grace_restarts_after_a_known_state(self):
         watch = ActivityWatch(["a"], unknown_state_grace=GRACE)
         watch.observe(poll(running("a", "queued")), now=T0)
         watch.observe(poll(running("a")), now=T0 + 100)
-        step = watch.observe(poll(running("a", "queued")), now=T0 + 1000)
-        assert step.outcome is Outcome.PENDING
+        verdict = watch.observe(poll(running("a", "queued")), now=T0 + 1000)
+        assert verdict.outcome is Outcome.PENDING
 
     @pytest.mark.parametrize("state", [["completed"], {"name": "completed"}])
     def test_unhashable_state_is_an_unknown_state(self, state):
         watch = ActivityWatch(["a"], unknown_state_grace=GRACE)
-        step = watch.observe(poll(running("a", state)), now=T0)
-        assert step.outcome is Outcome.PENDING
+        verdict = watch.observe(poll(running("a", state)), now=T0)
+        assert verdict.outcome is Outcome.PENDING
+
+
+class RecordingLog:
+    """A stand-in for a task's logger: keeps ``(level, message)`` for each call."""
+
+    def __init__(self) -> None:
+        self.records: list[tuple[str, str]] = []
+
+    def info(self, message: str, *args: object) -> None:
+        self.records.append(("info", message % args))
+
+    def warning(self, message: str, *args: object) -> None:
+        self.records.append(("warning", message % args))
+
+
+class TestStep:
+    """One poll step, as the worker and the trigger take it: a read (bodies or the error reading them) in."""
+
+    @pytest.mark.parametrize(
+        "error",
+        [
+            ConstantContactApiError(503, None, "Service Unavailable", method="GET", path="/v3/activities/a"),
+            ConstantContactApiError(500, None, "boom"),
+            ConstantContactApiError(429, "throttled", "Too many requests"),
+            ConstantContactTransportError("Connection reset by peer"),
+        ],
+        ids=["503", "500", "429", "transport"],
+    )
+    def test_a_transient_error_keeps_the_wait_pending_with_a_warning(self, error):
+        watch, log = ActivityWatch(["a"]), RecordingLog()
+        verdict = watch.step(error, T0, log)
+        assert verdict == Verdict(Outcome.PENDING, f"Polling activities failed: {error}")
+        assert log.records == [("warning", f"Polling activities failed ({error}); trying again next poll.")]
+        assert watch.pending == ["a"] and watch.done == {}
+        # the next poll takes up where the failed one left off
+        assert watch.step(poll(done("a")), T0 + 30, log).outcome is Outcome.SUCCEEDED
+
+    @pytest.mark.parametrize(
+        "error",
+        [
+            ActivityNotFoundError("Constant Contact keeps an activity's status for 10 days."),
+            ConstantContactApiError(403, "forbidden", "No"),
+            ConstantContactApiError(404, None, "Not found"),
+            ConstantContactQuotaExceededError(429, "quota", "Daily quota used up"),
+            ConstantContactAuthError("Re-authorize the connection."),
+            ValueError("not JSON"),
+        ],
+        ids=["not-found", "403", "404", "quota", "auth", "other"],
+    )
+    def test_any_other_error_is_raised(self, error):
+        watch, log = ActivityWatch(["a"]), RecordingLog()
+        with pytest.raises(type(error)) as raised:
+            watch.step(error, T0, log)
+        assert raised.value is error
+        assert log.records == []
+
+    def test_lines_are_logged_and_the_verdict_is_observes(self):
+        bodies = poll(running("a"), done("b", person_count=2))
+        log = RecordingLog()
+        verdict = ActivityWatch(["a", "b"]).step(bodies, T0, log)
+        assert verdict == ActivityWatch(["a", "b"]).observe(bodies, T0)
+        assert verdict.outcome is Outcome.PENDING
+        assert log.records == [
+            ("info", "Activity a is processing (50% done; no counts yet)."),
+            ("info", "Activity b is completed (100% done; person_count 2)."),
+        ]
+
+    def test_a_failure_is_returned_not_raised_with_its_lines_logged(self):
+        # the caller decides how a failure ends the wait (an exception in the worker, an event in the trigger)
+        log = RecordingLog()
+        verdict = ActivityWatch(["a", "b"]).step(poll(done("a"), running("b", "cancelled")), T0, log)
+        assert verdict.outcome is Outcome.FAILED
+        assert verdict.message == "Activity b ended cancelled."
+        assert log.records == [
+            ("info", "Activity a is completed (100% done; no counts yet)."),
+            ("info", "Activity b ended cancelled."),
+        ]
+
+    def test_unknown_state_grace_counts_with_the_given_time(self):
+        watch, log = ActivityWatch(["a"], unknown_state_grace=GRACE), RecordingLog()
+        assert watch.step(poll(running("a", "queued")), T0, log).outcome is Outcome.PENDING
+        assert watch.step(poll(running("a", "queued")), T0 + GRACE, log).outcome is Outcome.FAILED
+
+
+class TestSecondsToNextPoll:
+    """The one deadline rule of the worker and the trigger."""
+
+    @pytest.mark.parametrize(
+        ("now", "expected"),
+        [
+            (T0, 30.0),  # long before the deadline: a whole interval
+            (T0 + 60, 30.0),
+            (T0 + 70, 30.0),  # exactly one interval left
+            (T0 + 80, 20.0),  # less than an interval left: capped at the remaining time
+            (T0 + 99.5, 0.5),
+        ],
+    )
+    def test_before_the_deadline(self, now, expected):
+        assert ActivityWatch.seconds_to_next_poll(now, T0 + 100, 30.0) == pytest.approx(expected)
+
+    @pytest.mark.parametrize("now", [T0 + 100, T0 + 100.001, T0 + 10_000])
+    def test_at_or_after_the_deadline_there_is_no_next_poll(self, now):
+        assert ActivityWatch.seconds_to_next_poll(now, T0 + 100, 30.0) is None
+
+    def test_a_zero_interval_polls_again_at_once(self):
+        assert ActivityWatch.seconds_to_next_poll(T0, T0 + 100, 0.0) == 0.0
+
+    def test_an_instance_uses_the_same_rule(self):
+        assert ActivityWatch(["a"]).seconds_to_next_poll(T0, T0 + 5, 30.0) == 5.0
+
+
+class TestTimeoutMessage:
+    def test_names_the_pending_activities_in_order(self):
+        watch = ActivityWatch(["a", "b", "c"])
+        watch.observe(poll(running("a"), done("b"), running("c")), T0)
+        assert watch.timeout_message == "Timed out waiting for activities a, c."
 
 
 def summary(person: int | None = None, errors: int | None = None, correctable: int | None = None, **extra) -> dict:
@@ -508,89 +623,88 @@ class TestCounters:
         assert received_count(body) == received
 
 
+SUCCEEDED, FAILED = Outcome.SUCCEEDED, Outcome.FAILED
+
+
 class TestEvaluateResults:
     def test_no_activities(self):
-        assert evaluate_results([]) == (True, f"0 of 0 contact(s) rejected by the API (0.0%); {UNSUB_NONE}")
-        assert evaluate_results([], max_error_rate=0.0, fail_on_errors=True)[0] is True
+        assert evaluate_results([]) == Verdict(SUCCEEDED, f"0 of 0 contact(s) rejected by the API (0.0%); {UNSUB_NONE}")
+        assert evaluate_results([], max_error_rate=0.0, fail_on_errors=True).outcome is SUCCEEDED
 
     @pytest.mark.parametrize(
         "summaries",
         [[summary()], [summary(0, 0, 0)], [summary(items_total_count=0)], [summary(None, None, person_count=None)]],
     )
     def test_zero_totals(self, summaries):
-        passed, sentence = evaluate_results(summaries, max_error_rate=0.0, fail_on_errors=True)
-        assert passed is True
-        assert sentence.startswith("0 of 0 contact(s) rejected by the API (0.0%)")
+        verdict = evaluate_results(summaries, max_error_rate=0.0, fail_on_errors=True)
+        assert verdict.outcome is SUCCEEDED
+        assert verdict.message.startswith("0 of 0 contact(s) rejected by the API (0.0%)")
 
     def test_only_items_total_count(self):
-        passed, sentence = evaluate_results([summary(items_total_count=40)], max_error_rate=0.0)
-        assert (passed, sentence) == (True, f"0 of 40 contact(s) rejected by the API (0.0%); {UNSUB_NONE}")
+        verdict = evaluate_results([summary(items_total_count=40)], max_error_rate=0.0)
+        assert verdict == Verdict(SUCCEEDED, f"0 of 40 contact(s) rejected by the API (0.0%); {UNSUB_NONE}")
 
     def test_correctable_errors_are_rejections(self):
         # The sandbox used to count a bad row in both counters; by the spec they are disjoint.
-        passed, sentence = evaluate_results([summary(10, 0, 2)], fail_on_errors=True)
-        assert (passed, sentence) == (
-            False,
-            f"fail_on_errors is set and 2 of 10 contact(s) rejected by the API (20.0%); {UNSUB_NONE}",
+        verdict = evaluate_results([summary(10, 0, 2)], fail_on_errors=True)
+        assert verdict == Verdict(
+            FAILED, f"fail_on_errors is set and 2 of 10 contact(s) rejected by the API (20.0%); {UNSUB_NONE}"
         )
 
     def test_a_known_number_sent_is_the_denominator(self):
         # person_count may or may not count the rejected rows: the operator knows what it sent
-        assert evaluate_results([summary(8, 1, 1)], sent=10)[1].startswith("2 of 10 contact(s)")
-        assert evaluate_results([summary(10, 1, 1)], sent=10)[1].startswith("2 of 10 contact(s)")
+        assert evaluate_results([summary(8, 1, 1)], sent=10).message.startswith("2 of 10 contact(s)")
+        assert evaluate_results([summary(10, 1, 1)], sent=10).message.startswith("2 of 10 contact(s)")
 
     def test_counts_are_summed_over_activities(self):
         summaries = [summary(10, 2), summary(items_total_count=30), summary(10, 4, 6, cannot_add_to_list_count=4)]
-        passed, sentence = evaluate_results(summaries)
-        assert passed is True
-        assert sentence == (
-            "12 of 50 contact(s) rejected by the API (24.0%); 4 not added to lists because they unsubscribed."
+        assert evaluate_results(summaries) == Verdict(
+            SUCCEEDED,
+            "12 of 50 contact(s) rejected by the API (24.0%); 4 not added to lists because they unsubscribed.",
         )
 
     def test_fail_on_errors(self):
-        passed, sentence = evaluate_results([summary(10, 1)], fail_on_errors=True)
-        assert passed is False
-        assert sentence == f"fail_on_errors is set and 1 of 10 contact(s) rejected by the API (10.0%); {UNSUB_NONE}"
+        verdict = evaluate_results([summary(10, 1)], fail_on_errors=True)
+        assert verdict == Verdict(
+            FAILED, f"fail_on_errors is set and 1 of 10 contact(s) rejected by the API (10.0%); {UNSUB_NONE}"
+        )
 
     def test_fail_on_errors_without_errors_passes(self):
-        assert evaluate_results([summary(10, 0, 0)], fail_on_errors=True)[0] is True
+        assert evaluate_results([summary(10, 0, 0)], fail_on_errors=True).outcome is SUCCEEDED
 
     def test_fail_on_errors_is_reported_before_the_rate(self):
-        passed, sentence = evaluate_results([summary(5, 5)], max_error_rate=0.1, fail_on_errors=True)
-        assert passed is False
-        assert sentence.startswith("fail_on_errors is set and 5 of 5")
+        verdict = evaluate_results([summary(5, 5)], max_error_rate=0.1, fail_on_errors=True)
+        assert verdict.outcome is FAILED
+        assert verdict.message.startswith("fail_on_errors is set and 5 of 5")
 
     @pytest.mark.parametrize(
         ("sent", "errors", "max_rate"),
         [(10, 1, 0.1), (100, 10, 0.1), (3, 1, 1 / 3), (4, 4, 1.0), (10, 0, 0.0), (4, 1, 0.25)],
     )
     def test_a_rate_equal_to_max_error_rate_passes(self, sent, errors, max_rate):
-        assert evaluate_results([summary(sent, errors)], max_error_rate=max_rate)[0] is True
-        assert evaluate_results([summary(None, 0, errors)], max_error_rate=max_rate, sent=sent)[0] is True
+        assert evaluate_results([summary(sent, errors)], max_error_rate=max_rate).outcome is SUCCEEDED
+        assert evaluate_results([summary(None, 0, errors)], max_error_rate=max_rate, sent=sent).outcome is SUCCEEDED
 
     @pytest.mark.parametrize(("sent", "errors", "max_rate"), [(10, 2, 0.1), (1000, 101, 0.1), (10, 1, 0.0)])
     def test_a_rate_above_max_error_rate_fails(self, sent, errors, max_rate):
-        passed, sentence = evaluate_results([summary(sent, errors)], max_error_rate=max_rate)
-        assert passed is False
-        assert sentence.startswith(f"The error rate is above max_error_rate={max_rate:.1%}: {errors} of ")
+        verdict = evaluate_results([summary(sent, errors)], max_error_rate=max_rate)
+        assert verdict.outcome is FAILED
+        assert verdict.message.startswith(f"The error rate is above max_error_rate={max_rate:.1%}: {errors} of ")
 
     def test_rate_message(self):
-        passed, sentence = evaluate_results([summary(10, 1, 1)], max_error_rate=0.1)
-        assert (passed, sentence) == (
-            False,
+        assert evaluate_results([summary(10, 1, 1)], max_error_rate=0.1) == Verdict(
+            FAILED,
             f"The error rate is above max_error_rate=10.0%: 2 of 10 contact(s) rejected by the API (20.0%); "
             f"{UNSUB_NONE}",
         )
 
     def test_without_thresholds_everything_passes(self):
-        assert evaluate_results([summary(100, 50, 50)])[0] is True
+        assert evaluate_results([summary(100, 50, 50)]).outcome is SUCCEEDED
 
     def test_unsubscribed_contacts_are_reported_not_failed(self):
         summaries = [summary(10, 0, cannot_add_to_list_count=6), summary(5, 0, cannot_add_to_list_count=None)]
-        passed, sentence = evaluate_results(summaries, max_error_rate=0.0, fail_on_errors=True)
-        assert passed is True
-        assert sentence == (
-            "0 of 15 contact(s) rejected by the API (0.0%); 6 not added to lists because they unsubscribed."
+        assert evaluate_results(summaries, max_error_rate=0.0, fail_on_errors=True) == Verdict(
+            SUCCEEDED, "0 of 15 contact(s) rejected by the API (0.0%); 6 not added to lists because they unsubscribed."
         )
 
     def test_first_activity_error_is_quoted(self):
@@ -599,16 +713,20 @@ class TestEvaluateResults:
             summary(5, 2, activity_errors=["row 3: invalid email", "row 4: invalid phone"]),
             summary(4, 1, activity_errors=["row 9: later"]),
         ]
-        passed, sentence = evaluate_results(summaries)
-        assert passed is True
-        assert sentence.endswith(f"{UNSUB_NONE} First error: row 3: invalid email")
-        assert "row 4" not in sentence and "row 9" not in sentence
-        failed, message = evaluate_results(summaries, fail_on_errors=True)
-        assert failed is False
-        assert message.endswith("First error: row 3: invalid email")
+        verdict = evaluate_results(summaries)
+        assert verdict.outcome is SUCCEEDED
+        assert verdict.message.endswith(f"{UNSUB_NONE} First error: row 3: invalid email")
+        assert "row 4" not in verdict.message and "row 9" not in verdict.message
+        failed = evaluate_results(summaries, fail_on_errors=True)
+        assert failed.outcome is FAILED
+        assert failed.message.endswith("First error: row 3: invalid email")
 
     def test_no_first_error_without_activity_errors(self):
-        assert "First error" not in evaluate_results([summary(5, 1), {"person_count": 2}])[1]
+        assert "First error" not in evaluate_results([summary(5, 1), {"person_count": 2}]).message
+
+    def test_a_judgement_has_no_per_activity_lines(self):
+        assert evaluate_results([summary(10, 1)]).lines == ()
+        assert evaluate_results([summary(10, 1)], fail_on_errors=True).lines == ()
 
     def test_works_on_summarize_output(self):
         bodies = [
@@ -620,11 +738,11 @@ class TestEvaluateResults:
             },
             {"activity_id": "b", "state": "completed", "status": {"items_total_count": 10}},
         ]
-        passed, sentence = evaluate_results([summarize(b) for b in bodies], max_error_rate=0.15)
-        assert passed is True  # 3 of 20
-        assert sentence.startswith("3 of 20 contact(s) rejected by the API (15.0%)")
-        assert sentence.endswith("First error: {'message': 'bad email', 'row': 2}")
-        assert evaluate_results([summarize(b) for b in bodies], max_error_rate=0.14)[0] is False
+        verdict = evaluate_results([summarize(b) for b in bodies], max_error_rate=0.15)
+        assert verdict.outcome is SUCCEEDED  # 3 of 20
+        assert verdict.message.startswith("3 of 20 contact(s) rejected by the API (15.0%)")
+        assert verdict.message.endswith("First error: {'message': 'bad email', 'row': 2}")
+        assert evaluate_results([summarize(b) for b in bodies], max_error_rate=0.14).outcome is FAILED
 
 
 class TestSummarize:
@@ -678,7 +796,6 @@ class TestSummarize:
     def test_errors_are_capped_and_the_total_reported(self):
         errors = [f"row {i}: invalid email" for i in range(MAX_ERRORS_KEPT * 3 + 1)]
         summary = summarize({"activity_id": "a", "state": "failed", "activity_errors": errors})
-        assert MAX_ERRORS_KEPT == 20
         assert summary["activity_errors"] == errors[:MAX_ERRORS_KEPT]
         assert summary["activity_errors_total"] == MAX_ERRORS_KEPT * 3 + 1
 

@@ -1,4 +1,4 @@
-"""Unit tests for cc_provider.hooks.budget: the sliding-window limiter, the process registries, token slots."""
+"""Unit tests for cc_provider.hooks._retry's budget: the sliding-window limiter, the registries, token slots."""
 
 from __future__ import annotations
 
@@ -6,10 +6,17 @@ import threading
 
 import pytest
 
-from cc_provider.hooks import budget
-from cc_provider.hooks.budget import RateLimiter, TokenSlot, api_limiter, pace, shared_slot, token_limiter
-from cc_provider.hooks.oauth import AccessToken
-from cc_provider.hooks.wire import Sleep
+from cc_provider.auth.grants import AccessToken
+from cc_provider.hooks._http import Sleep
+from cc_provider.hooks._retry import (
+    RateLimiter,
+    TokenSlot,
+    api_limiter,
+    pace,
+    reset_process_state,
+    shared_slot,
+    token_limiter,
+)
 
 
 class FakeClock:
@@ -22,9 +29,9 @@ class FakeClock:
 
 @pytest.fixture(autouse=True)
 def clean_registry():
-    budget.reset_process_state()
+    reset_process_state()
     yield
-    budget.reset_process_state()
+    reset_process_state()
 
 
 class TestRateLimiter:
@@ -107,7 +114,7 @@ class TestRegistry:
 
     def test_reset_forgets_everything(self):
         limiter, slot = api_limiter("a"), shared_slot("k")
-        budget.reset_process_state()
+        reset_process_state()
         assert api_limiter("a") is not limiter and shared_slot("k") is not slot
 
     def test_a_forked_child_starts_clean(self):
@@ -131,18 +138,13 @@ class TestRegistry:
 
 
 class TestTokenSlot:
-    def test_usable_respects_the_lead_capped_at_half_the_lifetime_and_rejections(self, monkeypatch):
-        from cc_provider.hooks import oauth
-
-        now = [1000.0]
-        monkeypatch.setattr(oauth, "time", type("T", (), {"time": staticmethod(lambda: now[0])}))
+    def test_usable_respects_the_lead_capped_at_half_the_lifetime_and_rejections(self):
         slot = TokenSlot()
-        assert slot.usable(300) is None
+        assert slot.usable(300, now=1000.0) is None
         slot.hold(AccessToken("v", expires_at=1100.0), obtained_at=1000.0, refresh_token="r")
-        assert slot.usable(300).value == "v"  # lead capped at 50 s
-        assert slot.usable(300, rejected="v") is None
-        now[0] = 1050.0
-        assert slot.usable(300) is None
+        assert slot.usable(300, now=1049.0).value == "v"  # lead capped at 50 s
+        assert slot.usable(300, now=1000.0, rejected="v") is None
+        assert slot.usable(300, now=1050.0) is None
         slot.forget("other")
         assert slot.token is not None
         slot.forget("v")

@@ -1,4 +1,4 @@
-"""Unit tests for cc_provider.contacts.fields: V2 headings, aliases, custom fields and length limits."""
+"""Unit tests for cc_provider.contacts.fields: names, V2 headings, aliases, custom fields and length limits."""
 
 from __future__ import annotations
 
@@ -10,6 +10,8 @@ from cc_provider.contacts.fields import (
     check_import_key,
     import_name,
     max_length,
+    missing_custom_fields,
+    normalize_name,
 )
 
 # Seed 000's V2 import headings and where each one lands in V3.
@@ -110,3 +112,99 @@ class TestCheckImportKey:
     def test_invalid(self, key):
         with pytest.raises(ValueError, match="not a V3 import name"):
             check_import_key(key)
+
+
+class TestNormalizeName:
+    @pytest.mark.parametrize(
+        ("raw", "expected"),
+        [
+            ("Email Address", "email_address"),
+            ("  First   Name ", "first_name"),
+            ("E-mail", "e_mail"),
+            ("Zip/Postal Code", "zip_postal_code"),
+            ("home-street 2", "home_street_2"),
+            ("_email_", "email"),
+        ],
+    )
+    def test_values(self, raw, expected):
+        assert normalize_name(raw) == expected
+
+
+class TestImportName:
+    @pytest.mark.parametrize("name", sorted(IMPORT_FIELDS))
+    def test_every_v3_name_maps_to_itself(self, name):
+        assert import_name(name) == name
+
+    def test_some_v3_names_are_present(self):
+        assert {"email", "sms_number", "first_name", "birthday_month", "work_street2", "other_country"} <= IMPORT_FIELDS
+
+    @pytest.mark.parametrize(
+        ("column", "expected"),
+        [
+            ("Email Address", "email"),
+            ("EMAIL", "email"),
+            ("e-mail", "email"),
+            ("E-Mail", "email"),
+            ("Mail", "email"),
+            ("First Name", "first_name"),
+            ("FirstName", "first_name"),
+            ("given name", "first_name"),
+            ("Last Name", "last_name"),
+            ("Surname", "last_name"),
+            ("Company", "company_name"),
+            ("Title", "job_title"),
+            ("Job Title", "job_title"),
+            ("Phone Number", "phone"),
+            ("Zip Code", "zip"),
+            ("Postal Code", "zip"),
+            ("ZIP/Postal Code", "zip"),
+            ("Home Street", "home_street"),
+            ("SMS Number", "sms_number"),
+            ("Birthday Month", "birthday_month"),
+        ],
+    )
+    def test_aliases(self, column, expected):
+        assert import_name(column) == expected
+
+    @pytest.mark.parametrize(
+        ("column", "expected"),
+        [
+            ("cf:shoe_size", "cf:shoe_size"),
+            ("CF:Shoe Size", "cf:Shoe Size"),  # the prefix is normalised, the field name kept
+            ("cf:first_name", "cf:first_name"),  # a custom field is never a standard one
+        ],
+    )
+    def test_custom_fields_pass_through(self, column, expected):
+        assert import_name(column) == expected
+
+    @pytest.mark.parametrize("column", ["favourite colour", "id", "", "emails", "cf", "list_ids", "custom:size"])
+    def test_unknown_columns_are_ignored(self, column):
+        assert import_name(column) is None
+
+    def test_column_map_wins(self):
+        column_map = {"Email Address": "sms_number", "Shoe": "cf:shoe_size", "First Name": "last_name"}
+        assert import_name("Email Address", column_map) == "sms_number"
+        assert import_name("Shoe", column_map) == "cf:shoe_size"
+        assert import_name("First Name", column_map) == "last_name"
+        # columns not in the map still use the aliases
+        assert import_name("Last Name", column_map) == "last_name"
+
+    def test_column_map_is_exact(self):
+        assert import_name("shoe", {"Shoe": "cf:shoe_size"}) is None
+
+
+class TestMissingCustomFields:
+    ACCOUNT = ["shoe_size", "Favourite_Colour", "custom_field_1"]
+
+    def test_missing_are_sorted_once(self):
+        assert missing_custom_fields(["b", "a", "shoe_size", "a"], self.ACCOUNT) == ["a", "b"]
+
+    def test_none_missing(self):
+        assert missing_custom_fields({"shoe_size", "cf:custom_field_1"}, self.ACCOUNT) == []
+        assert missing_custom_fields(set(), []) == []
+
+    def test_names_are_compared_exactly(self):
+        assert missing_custom_fields({"favourite_colour", "Favourite_Colour"}, self.ACCOUNT) == ["favourite_colour"]
+
+    def test_account_names_may_carry_the_prefix(self):
+        assert missing_custom_fields({"shoe_size"}, ["cf:shoe_size"]) == []

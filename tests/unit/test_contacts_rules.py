@@ -10,7 +10,6 @@ from cc_provider.contacts import rules
 from cc_provider.contacts.rules import (
     BIRTHDAY_FORMS,
     InvalidValue,
-    Rejected,
     birthday_pair_problem,
     check_birthday_day,
     check_birthday_month,
@@ -176,18 +175,3 @@ class TestDates:
             check("2006-11-31")
         assert info.value.code == rules.INVALID_ANNIVERSARY
         assert info.value.reason == "anniversary is not a calendar date"
-
-
-class TestRejected:
-    def test_code_is_not_compared(self):
-        assert Rejected(1, "c", "v", "r", "code") == Rejected(1, "c", "v", "r")
-
-    def test_positional_fields(self):
-        rejected = Rejected(3, "Email", "x", "why")
-        assert (rejected.row_number, rejected.column, rejected.value, rejected.reason, rejected.code) == (
-            3,
-            "Email",
-            "x",
-            "why",
-            "",
-        )

@@ -1,8 +1,8 @@
 """
-Unit tests for cc_provider.hooks.exchange: the request life cycle, driven by hand.
+Unit tests for the exchange of cc_provider.hooks._connection: the request life cycle, driven by hand.
 
-Each test plays the server: it sends scripted HttpResponse / TransportFailure outcomes into the flow
-generator and looks at every action the flow yields. No sockets, no sleeping.
+Each test plays the server (tests/flow_driver.py): it sends scripted HttpResponse / TransportFailure
+outcomes into the flow generator and looks at every action the flow yields. No sockets, no sleeping.
 """
 
 from __future__ import annotations
@@ -21,12 +21,12 @@ from cc_provider.exceptions import (
     ConstantContactQuotaExceededError,
     ConstantContactTransportError,
 )
-from cc_provider.hooks import exchange as exchange_module
-from cc_provider.hooks import oauth as oauth_module
-from cc_provider.hooks import tokens as tokens_module
-from cc_provider.hooks.exchange import ApiSettings, Exchange
-from cc_provider.hooks.retry import RetryPolicy
-from cc_provider.hooks.wire import HttpRequest, HttpResponse, Sleep, TransportFailure
+from cc_provider.hooks._connection import Exchange
+from cc_provider.hooks._http import ApiSettings, HttpRequest, HttpResponse, TransportFailure, run_sync
+from cc_provider.hooks._retry import RetryPolicy
+from tests import flow_driver
+from tests.flow_driver import T0, TOKEN_URL, FakeClock, json_response
+from tests.flow_driver import ScriptedServer as Server
 
 SIGNING_KEY = "unit-test-signing-key-that-is-at-least-32-bytes-long"
 CLIENT_SECRET = "client-secret-DO-NOT-LEAK"
@@ -38,30 +38,11 @@ SETTINGS = ApiSettings(
     api_base_url="http://cc.test/v3",
     auth_base_url="http://auth.test/oauth2/default/v1/",
 )
-TOKEN_URL = "http://auth.test/oauth2/default/v1/token"
-T0 = 1_800_000_000.0
-
-
-class Clock:
-    """Stands in for the ``time`` module of exchange.py and oauth.py."""
-
-    def __init__(self, now: float = T0) -> None:
-        self.now = now
-
-    def time(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:  # pragma: no cover - the flows never sleep themselves
-        raise AssertionError("a flow must yield Sleep, not sleep")
 
 
 @pytest.fixture
-def clock(monkeypatch) -> Clock:
-    fake = Clock()
-    monkeypatch.setattr(exchange_module, "time", fake)
-    monkeypatch.setattr(oauth_module, "time", fake)
-    monkeypatch.setattr(tokens_module, "time", fake)
-    return fake
+def clock() -> FakeClock:
+    return FakeClock()
 
 
 @pytest.fixture
@@ -80,11 +61,6 @@ def masked(monkeypatch) -> list[str]:
     return seen
 
 
-def json_response(status: int, body: object = None, headers: dict[str, str] | None = None) -> HttpResponse:
-    content = b"" if body is None else json.dumps(body).encode()
-    return HttpResponse(status, {"Content-Type": "application/json", **(headers or {})}, content)
-
-
 def token_ok(value: str, expires_in: float | None = 3600) -> HttpResponse:
     body: dict[str, object] = {"access_token": value, "token_type": "Bearer"}
     if expires_in is not None:
@@ -100,51 +76,8 @@ def api_error_body(status: int, key: str, message: str = "error") -> HttpRespons
     return json_response(status, [{"error_key": key, "error_message": message}])
 
 
-class Server:
-    """Answers the flow's requests from two scripts: one for the token endpoint, one for the API."""
-
-    def __init__(self, token=(), api=()) -> None:
-        self.token_script = deque(token)
-        self.api_script = deque(api)
-        self.actions: list[HttpRequest | Sleep] = []
-
-    def answer(self, action: HttpRequest) -> HttpResponse | TransportFailure:
-        script = self.token_script if action.url == TOKEN_URL else self.api_script
-        assert script, f"unexpected request {action!r}"
-        return script.popleft()
-
-    def run(self, flow):
-        """Drive ``flow`` to the end like run_sync does, minus the sockets and the sleeping."""
-        try:
-            action = next(flow)
-            while True:
-                self.actions.append(action)
-                outcome = None if isinstance(action, Sleep) else self.answer(action)
-                action = flow.send(outcome)
-        except StopIteration as done:
-            return done.value
-
-    def done(self) -> bool:
-        return not self.token_script and not self.api_script
-
-    @property
-    def token_requests(self) -> list[HttpRequest]:
-        return [a for a in self.actions if isinstance(a, HttpRequest) and a.url == TOKEN_URL]
-
-    @property
-    def api_requests(self) -> list[HttpRequest]:
-        return [a for a in self.actions if isinstance(a, HttpRequest) and a.url != TOKEN_URL]
-
-    @property
-    def sleeps(self) -> list[Sleep]:
-        return [a for a in self.actions if isinstance(a, Sleep)]
-
-    def kinds(self) -> list[str]:
-        return ["sleep" if isinstance(a, Sleep) else ("token" if a.url == TOKEN_URL else "api") for a in self.actions]
-
-
-def make_exchange(**kwargs) -> Exchange:
-    return Exchange(SETTINGS, RetryPolicy(max_retries=2, backoff_base=0.01), **kwargs)
+def make_exchange(clock: FakeClock, **kwargs) -> Exchange:
+    return flow_driver.make_exchange(SETTINGS, clock=clock, **kwargs)
 
 
 def get_lists(ex: Exchange) -> HttpRequest:
@@ -159,7 +92,7 @@ class TestSettingsAndRequest:
         assert "client-id-123" in repr(SETTINGS)
 
     def test_request_description(self):
-        ex = make_exchange()
+        ex = make_exchange(clock)
         req = ex.request("GET", "/contacts", params={"limit": 500})
         assert req.url == "http://cc.test/v3/contacts"
         assert req.params == {"limit": 500}
@@ -167,7 +100,7 @@ class TestSettingsAndRequest:
         assert "Authorization" not in req.headers
 
     def test_request_with_a_body_gets_a_content_type(self):
-        ex = make_exchange()
+        ex = make_exchange(clock)
         req = ex.request("POST", "/activities/contacts_json_import", json_body={"a": 1})
         assert req.headers == {"Accept": "application/json", "Content-Type": "application/json"}
         raw = ex.request("POST", "/x", content=b"{}", headers={"Content-Type": "application/x-custom"})
@@ -175,7 +108,7 @@ class TestSettingsAndRequest:
         assert raw.content == b"{}"
 
     def test_request_follows_links_hrefs_and_refuses_other_hosts(self):
-        ex = make_exchange()
+        ex = make_exchange(clock)
         assert ex.request("GET", "/v3/contacts?cursor=abc").url == "http://cc.test/v3/contacts?cursor=abc"
         with pytest.raises(ValueError):
             ex.request("GET", "https://evil.example.com/v3/contacts")
@@ -183,7 +116,7 @@ class TestSettingsAndRequest:
 
 class TestTokens:
     def test_first_call_fetches_a_token_then_sends_the_request_with_it(self, clock, masked):
-        ex = make_exchange()
+        ex = make_exchange(clock)
         server = Server(token=[token_ok("tok-1")], api=[json_response(200, {"lists": []})])
         result = server.run(ex.call(get_lists(ex)))
 
@@ -201,17 +134,17 @@ class TestTokens:
         assert api_req.headers["Authorization"] == "Bearer tok-1"
         assert api_req.headers["Accept"] == "application/json"
         assert "tok-1" not in repr(api_req)
-        assert ex.refresh_count == 1
+        assert ex.tokens.refresh_count == 1
         assert "tok-1" in masked
 
     def test_the_described_request_is_not_mutated(self, clock, masked):
-        ex = make_exchange()
+        ex = make_exchange(clock)
         req = get_lists(ex)
         Server(token=[token_ok("tok-1")], api=[json_response(200, {})]).run(ex.call(req))
         assert "Authorization" not in req.headers
 
     def test_cached_token_is_reused(self, clock, masked):
-        ex = make_exchange()
+        ex = make_exchange(clock)
         server = Server(token=[token_ok("tok-1")], api=[json_response(200, {}), json_response(204)])
         server.run(ex.call(get_lists(ex)))
         clock.now += 60
@@ -221,62 +154,62 @@ class TestTokens:
         assert server.kinds() == ["token", "api", "api"]
         assert len(server.token_requests) == 1
         assert [r.headers["Authorization"] for r in server.api_requests] == ["Bearer tok-1", "Bearer tok-1"]
-        assert ex.refresh_count == 1
+        assert ex.tokens.refresh_count == 1
 
     def test_access_token_flow_returns_the_token(self, clock, masked):
-        ex = make_exchange()
+        ex = make_exchange(clock)
         server = Server(token=[token_ok("tok-1", expires_in=600)])
-        token = server.run(ex.access_token())
+        token = server.run(ex.tokens.access_token())
         assert token.value == "tok-1"
         assert token.expires_at == T0 + 600
-        assert server.run(ex.access_token()) is token  # cached: no action at all
+        assert server.run(ex.tokens.access_token()) is token  # cached: no action at all
         assert server.kinds() == ["token"]
 
     def test_token_is_refreshed_ahead_of_expiry(self, clock, masked):
-        ex = make_exchange(refresh_lead_seconds=300)
+        ex = make_exchange(clock, refresh_lead_seconds=300)
         server = Server(token=[token_ok("tok-1", 3600), token_ok("tok-2", 3600)])
-        server.run(ex.access_token())
+        server.run(ex.tokens.access_token())
 
         clock.now = T0 + 3299  # 301 s left: still outside the 300 s lead
-        assert server.run(ex.access_token()).value == "tok-1"
+        assert server.run(ex.tokens.access_token()).value == "tok-1"
         assert len(server.token_requests) == 1
 
         clock.now = T0 + 3300  # 300 s left: inside the lead, refresh now
-        assert server.run(ex.access_token()).value == "tok-2"
+        assert server.run(ex.tokens.access_token()).value == "tok-2"
         assert len(server.token_requests) == 2
-        assert ex.refresh_count == 2
+        assert ex.tokens.refresh_count == 2
 
     def test_refresh_lead_is_capped_at_half_the_lifetime(self, clock, masked):
-        ex = make_exchange(refresh_lead_seconds=300)
+        ex = make_exchange(clock, refresh_lead_seconds=300)
         # a 100 s token: a 300 s lead would refresh it on every call; half its life (50 s) is used
         server = Server(token=[token_ok("short-1", 100), token_ok("short-2", 100)])
-        server.run(ex.access_token())
-        assert server.run(ex.access_token()).value == "short-1"
+        server.run(ex.tokens.access_token())
+        assert server.run(ex.tokens.access_token()).value == "short-1"
         clock.now = T0 + 49
-        assert server.run(ex.access_token()).value == "short-1"
+        assert server.run(ex.tokens.access_token()).value == "short-1"
         assert len(server.token_requests) == 1
         clock.now = T0 + 50
-        assert server.run(ex.access_token()).value == "short-2"
+        assert server.run(ex.tokens.access_token()).value == "short-2"
         assert len(server.token_requests) == 2
         # the new token is measured from now: 100 s life, 50 s lead
         clock.now = T0 + 99
-        assert server.run(ex.access_token()).value == "short-2"
+        assert server.run(ex.tokens.access_token()).value == "short-2"
         assert server.done()
 
     def test_jwt_exp_drives_the_refresh(self, clock, masked):
-        ex = make_exchange(refresh_lead_seconds=300)
+        ex = make_exchange(clock, refresh_lead_seconds=300)
         first, second = jwt_token(T0 + 1000, "a"), jwt_token(T0 + 5000, "b")
         # expires_in is ignored for a JWT with an exp claim
         server = Server(token=[token_ok(first, expires_in=99999), token_ok(second, expires_in=99999)])
-        server.run(ex.access_token())
+        server.run(ex.tokens.access_token())
         clock.now = T0 + 699
-        assert server.run(ex.access_token()).value == first
+        assert server.run(ex.tokens.access_token()).value == first
         clock.now = T0 + 700
-        assert server.run(ex.access_token()).value == second
+        assert server.run(ex.tokens.access_token()).value == second
         assert server.done()
 
     def test_expired_token_is_refreshed_before_the_call(self, clock, masked):
-        ex = make_exchange()
+        ex = make_exchange(clock)
         server = Server(
             token=[token_ok("tok-1", 3600), token_ok("tok-2", 3600)],
             api=[json_response(200, {}), json_response(200, {})],
@@ -290,7 +223,7 @@ class TestTokens:
 
 class TestUnauthorizedReplay:
     def test_401_refreshes_once_and_replays(self, clock, masked):
-        ex = make_exchange()
+        ex = make_exchange(clock)
         server = Server(
             token=[token_ok("stale"), token_ok("fresh")],
             api=[api_error_body(401, "unauthorized", "Unauthorized"), json_response(200, {"ok": True})],
@@ -300,11 +233,11 @@ class TestUnauthorizedReplay:
         assert server.kinds() == ["token", "api", "token", "api"]
         assert [r.headers["Authorization"] for r in server.api_requests] == ["Bearer stale", "Bearer fresh"]
         assert server.api_requests[0].url == server.api_requests[1].url
-        assert ex.refresh_count == 2
+        assert ex.tokens.refresh_count == 2
         assert not server.sleeps
 
     def test_second_401_raises(self, clock, masked):
-        ex = make_exchange()
+        ex = make_exchange(clock)
         server = Server(
             token=[token_ok("stale"), token_ok("fresh")],
             api=[api_error_body(401, "unauthorized", "Unauthorized")] * 2,
@@ -319,7 +252,7 @@ class TestUnauthorizedReplay:
         assert "fresh" not in str(info.value) and "stale" not in str(info.value)
 
     def test_401_after_a_retry_still_gets_its_replay(self, clock, masked):
-        ex = make_exchange()
+        ex = make_exchange(clock)
         server = Server(
             token=[token_ok("stale"), token_ok("fresh")],
             api=[api_error_body(503, "unavailable"), api_error_body(401, "unauthorized"), json_response(200, {})],
@@ -330,18 +263,18 @@ class TestUnauthorizedReplay:
 
 class TestRetries:
     def test_503_then_200_sleeps_in_between(self, clock, masked):
-        ex = make_exchange()
+        ex = make_exchange(clock)
         server = Server(token=[token_ok("tok")], api=[api_error_body(503, "unavailable"), json_response(200, {"n": 1})])
         result = server.run(ex.call(get_lists(ex)))
         assert result.json() == {"n": 1}
         assert server.kinds() == ["token", "api", "sleep", "api"]
-        assert 0.005 <= server.sleeps[0].seconds <= 0.01
+        assert 0.005 <= server.sleeps[0] <= 0.01
         assert len(server.token_requests) == 1  # the token is not fetched again for a retry
         assert server.api_requests[0] == server.api_requests[1]
 
     @pytest.mark.parametrize("status", [500, 502, 503, 504])
     def test_retries_exhausted(self, clock, masked, status):
-        ex = make_exchange()
+        ex = make_exchange(clock)
         server = Server(token=[token_ok("tok")], api=[api_error_body(status, "server.error", "down")] * 3)
         with pytest.raises(ConstantContactApiError) as info:
             server.run(ex.call(get_lists(ex)))
@@ -349,25 +282,25 @@ class TestRetries:
         assert "Gave up after 3 attempts" in str(info.value)
         assert "down" in str(info.value)
         assert server.kinds() == ["token", "api", "sleep", "api", "sleep", "api"]
-        assert 0.005 <= server.sleeps[0].seconds <= 0.01
-        assert 0.01 <= server.sleeps[1].seconds <= 0.02
+        assert 0.005 <= server.sleeps[0] <= 0.01
+        assert 0.01 <= server.sleeps[1] <= 0.02
         assert server.done()
 
     def test_max_retries_zero_means_one_attempt(self, clock, masked):
-        ex = Exchange(SETTINGS, RetryPolicy(max_retries=0, backoff_base=0.01))
+        ex = make_exchange(clock, policy=RetryPolicy(max_retries=0, backoff_base=0.01))
         server = Server(token=[token_ok("tok")], api=[api_error_body(503, "unavailable")])
         with pytest.raises(ConstantContactApiError, match="Gave up after 1 attempts"):
             server.run(ex.call(get_lists(ex)))
         assert server.kinds() == ["token", "api"]
 
     def test_transport_failure_then_success(self, clock, masked):
-        ex = make_exchange()
+        ex = make_exchange(clock)
         server = Server(token=[token_ok("tok")], api=[TransportFailure("ConnectionError"), json_response(200, {})])
         assert server.run(ex.call(get_lists(ex))).status_code == 200
         assert server.kinds() == ["token", "api", "sleep", "api"]
 
     def test_transport_failures_exhausted(self, clock, masked):
-        ex = make_exchange()
+        ex = make_exchange(clock)
         server = Server(
             token=[token_ok("tok")],
             api=[TransportFailure("ConnectError"), TransportFailure("ReadTimeout"), TransportFailure("ReadTimeout")],
@@ -383,14 +316,14 @@ class TestRetries:
 
     def test_a_replay_unsafe_post_that_may_have_arrived_is_not_replayed(self, clock, masked):
         # The guard against importing twice by accident: the flow raises instead of sending again.
-        ex = make_exchange()
+        ex = make_exchange(clock)
         server = Server(token=[token_ok("tok")], api=[TransportFailure("ReadTimeout", maybe_delivered=True)])
         with pytest.raises(ConstantContactOutcomeUnknownError, match="may have accepted it; it is not replayed"):
             server.run(ex.call(self.import_post(ex)))
         assert server.kinds() == ["token", "api"]
 
     def test_a_replay_unsafe_post_that_never_left_is_retried(self, clock, masked):
-        ex = make_exchange()
+        ex = make_exchange(clock)
         server = Server(
             token=[token_ok("tok")],
             api=[TransportFailure("ConnectError", maybe_delivered=False), json_response(201, {"activity_id": "a"})],
@@ -400,7 +333,7 @@ class TestRetries:
 
     def test_a_replay_unsafe_post_answered_503_is_retried(self, clock, masked):
         # an answer says the request was refused, so sending it again cannot import twice
-        ex = make_exchange()
+        ex = make_exchange(clock)
         server = Server(
             token=[token_ok("tok")],
             api=[api_error_body(503, "unavailable"), json_response(201, {"activity_id": "a"})],
@@ -409,7 +342,7 @@ class TestRetries:
         assert server.kinds() == ["token", "api", "sleep", "api"]
 
     def test_a_replay_safe_request_that_may_have_arrived_is_retried(self, clock, masked):
-        ex = make_exchange()
+        ex = make_exchange(clock)
         server = Server(
             token=[token_ok("tok")], api=[TransportFailure("ReadTimeout", maybe_delivered=True), json_response(200, {})]
         )
@@ -417,14 +350,14 @@ class TestRetries:
         assert server.kinds() == ["token", "api", "sleep", "api"]
 
     def test_transport_error_message_has_no_query_or_token(self, clock, masked):
-        ex = make_exchange()
+        ex = make_exchange(clock)
         server = Server(token=[token_ok("tok-secret")], api=[TransportFailure("ReadTimeout")] * 3)
         with pytest.raises(ConstantContactTransportError) as info:
             server.run(ex.call(ex.request("GET", "/contacts?email=a%40b.co")))
         assert "email" not in str(info.value) and "tok-secret" not in str(info.value)
 
     def test_throttled_429_is_retried_after_retry_after(self, clock, masked):
-        ex = Exchange(SETTINGS, RetryPolicy(max_retries=2, backoff_base=0.01, backoff_max=5.0))
+        ex = make_exchange(clock, policy=RetryPolicy(max_retries=2, backoff_base=0.01, backoff_max=5.0))
         server = Server(
             token=[token_ok("tok")],
             api=[
@@ -434,10 +367,10 @@ class TestRetries:
             ],
         )
         assert server.run(ex.call(get_lists(ex))).status_code == 200
-        assert [s.seconds for s in server.sleeps] == [3.0, 5.0]
+        assert server.sleeps == [3.0, 5.0]
 
     def test_quota_exceeded_is_not_retried(self, clock, masked):
-        ex = make_exchange()
+        ex = make_exchange(clock)
         server = Server(
             token=[token_ok("tok")],
             api=[json_response(429, {"error_key": "quota_exceeded", "error_message": "Daily quota reached"})],
@@ -452,7 +385,7 @@ class TestRetries:
 
     @pytest.mark.parametrize("status", [400, 403, 404, 409, 415])
     def test_client_errors_fail_at_once(self, clock, masked, status):
-        ex = make_exchange()
+        ex = make_exchange(clock)
         server = Server(token=[token_ok("tok")], api=[api_error_body(status, "contacts.not_found", "Not found")])
         with pytest.raises(ConstantContactApiError) as info:
             server.run(ex.call(ex.request("GET", "/contacts/abc")))
@@ -462,12 +395,12 @@ class TestRetries:
         assert info.value.method == "GET"
         assert info.value.path == "/v3/contacts/abc"
         assert server.kinds() == ["token", "api"]
-        assert ex.refresh_count == 1
+        assert ex.tokens.refresh_count == 1
 
 
 class TestTokenEndpoint:
     def test_invalid_grant_is_an_auth_error_without_retry(self, clock, masked):
-        ex = make_exchange()
+        ex = make_exchange(clock)
         server = Server(
             token=[json_response(400, {"error": "invalid_grant", "error_description": "The refresh token is invalid."})]
         )
@@ -477,24 +410,24 @@ class TestTokenEndpoint:
         assert "invalid_grant" in text and "Authorize the app again" in text
         assert REFRESH_TOKEN not in text and CLIENT_SECRET not in text
         assert server.kinds() == ["token"]
-        assert ex.refresh_count == 0
+        assert ex.tokens.refresh_count == 0
 
     def test_invalid_client_is_an_auth_error_without_retry(self, clock, masked):
-        ex = make_exchange()
+        ex = make_exchange(clock)
         server = Server(token=[json_response(401, {"error": "invalid_client", "error_description": "bad client"})])
         with pytest.raises(ConstantContactAuthError, match="client secret"):
-            server.run(ex.access_token())
+            server.run(ex.tokens.access_token())
         assert server.kinds() == ["token"]
 
     def test_quota_on_the_token_endpoint_is_not_retried(self, clock, masked):
-        ex = make_exchange()
+        ex = make_exchange(clock)
         server = Server(token=[json_response(429, {"error_key": "quota_exceeded", "error_message": "quota"})])
         with pytest.raises(ConstantContactAuthError):
-            server.run(ex.access_token())
+            server.run(ex.tokens.access_token())
         assert server.kinds() == ["token"]
 
     def test_503_is_retried(self, clock, masked):
-        ex = make_exchange()
+        ex = make_exchange(clock)
         server = Server(
             token=[json_response(503, {"message": "unavailable"}), token_ok("tok")],
             api=[json_response(200, {})],
@@ -502,42 +435,42 @@ class TestTokenEndpoint:
         assert server.run(ex.call(get_lists(ex))).status_code == 200
         assert server.kinds() == ["token", "sleep", "token", "api"]
         assert server.api_requests[0].headers["Authorization"] == "Bearer tok"
-        assert ex.refresh_count == 1
+        assert ex.tokens.refresh_count == 1
 
     def test_transport_failure_is_retried(self, clock, masked):
-        ex = make_exchange()
+        ex = make_exchange(clock)
         server = Server(token=[TransportFailure("ConnectError"), token_ok("tok")])
-        assert server.run(ex.access_token()).value == "tok"
+        assert server.run(ex.tokens.access_token()).value == "tok"
         assert server.kinds() == ["token", "sleep", "token"]
 
     def test_503_exhausted_gives_up(self, clock, masked):
-        ex = make_exchange()
+        ex = make_exchange(clock)
         server = Server(token=[json_response(503, {"message": "unavailable"})] * 3)
         with pytest.raises(ConstantContactApiError, match="Gave up after 3 attempts") as info:
-            server.run(ex.access_token())
+            server.run(ex.tokens.access_token())
         assert info.value.status_code == 503
         assert server.kinds() == ["token", "sleep", "token", "sleep", "token"]
-        assert ex.refresh_count == 0
+        assert ex.tokens.refresh_count == 0
 
     def test_transport_failures_exhausted(self, clock, masked):
-        ex = make_exchange()
+        ex = make_exchange(clock)
         server = Server(token=[TransportFailure("ConnectError")] * 3)
         with pytest.raises(
             ConstantContactTransportError, match="POST /oauth2/default/v1/token failed after 3 attempts"
         ):
-            server.run(ex.access_token())
+            server.run(ex.tokens.access_token())
         assert server.kinds() == ["token", "sleep", "token", "sleep", "token"]
 
     def test_200_without_access_token(self, clock, masked):
-        ex = make_exchange()
+        ex = make_exchange(clock)
         server = Server(token=[json_response(200, {"token_type": "Bearer"})])
         with pytest.raises(ConstantContactAuthError, match="without an access_token"):
             server.run(ex.call(get_lists(ex)))
         assert server.kinds() == ["token"]
-        assert ex.refresh_count == 0
+        assert ex.tokens.refresh_count == 0
 
     def test_failed_refresh_keeps_no_token(self, clock, masked):
-        ex = make_exchange()
+        ex = make_exchange(clock)
         server = Server(
             token=[json_response(400, {"error": "invalid_grant"}), token_ok("tok")],
             api=[json_response(200, {})],
@@ -550,11 +483,9 @@ class TestTokenEndpoint:
 
 
 class TestRunSync:
-    def test_run_sync_drives_a_flow_with_a_fake_session(self, clock, masked, monkeypatch):
-        """run_sync turns Sleep into time.sleep and requests into session calls."""
+    def test_run_sync_drives_a_flow_with_a_fake_session(self, clock, masked):
+        """run_sync turns Sleep into its sleep function and requests into session calls."""
         slept: list[float] = []
-        monkeypatch.setattr(exchange_module, "time", SimpleNamespace(time=clock.time, sleep=slept.append))
-        monkeypatch.setattr(tokens_module, "time", clock)
         answers = deque(
             [
                 SimpleNamespace(
@@ -571,8 +502,8 @@ class TestRunSync:
                 calls.append((method, url, kwargs))
                 return answers.popleft()
 
-        ex = make_exchange()
-        result = exchange_module.run_sync(ex.call(get_lists(ex)), FakeSession(), timeout=7.0)
+        ex = make_exchange(clock)
+        result = run_sync(ex.call(get_lists(ex)), FakeSession(), timeout=7.0, sleep=slept.append)
         assert result == HttpResponse(200, {"X": "y"}, b'{"ok": 1}')
         assert slept == [0.5]
         assert [c[1] for c in calls] == [

@@ -1,25 +1,24 @@
-"""Unit tests for cc_provider.hooks.oauth: JWT expiry, the refresh grant, token responses and errors."""
+"""Unit tests for cc_provider.auth.grants: JWT expiry, the refresh grant, token responses and errors."""
 
 from __future__ import annotations
 
 import base64
 import json
-from types import SimpleNamespace
 
 import jwt
 import pytest
 
-from cc_provider.exceptions import ConstantContactAuthError
-from cc_provider.hooks.oauth import (
+from cc_provider.auth.grants import (
     DEFAULT_LIFETIME_SECONDS,
-    REAUTHORIZE_HINT,
     AccessToken,
     jwt_expiry,
     parse_token_response,
+    reauthorize_hint,
     refresh_request,
     token_error,
 )
-from cc_provider.hooks.wire import HttpResponse
+from cc_provider.exceptions import ConstantContactAuthError
+from cc_provider.hooks._http import HttpResponse
 
 SIGNING_KEY = "unit-test-signing-key-that-is-at-least-32-bytes-long"
 TOKEN_URL = "https://authz.constantcontact.com/oauth2/default/v1/token"
@@ -134,13 +133,6 @@ class TestParseTokenResponse:
         token = parse_token_response(token_response({"access_token": "opaque"}), now=1234.0)
         assert token.expires_at == 1234.0 + DEFAULT_LIFETIME_SECONDS
 
-    def test_now_defaults_to_the_clock(self, monkeypatch):
-        from cc_provider.hooks import oauth
-
-        monkeypatch.setattr(oauth, "time", SimpleNamespace(time=lambda: 5000.0))
-        token = parse_token_response(token_response({"access_token": "opaque", "expires_in": 10}))
-        assert token.expires_at == 5010.0
-
     @pytest.mark.parametrize(
         "raw",
         [
@@ -170,9 +162,13 @@ class TestTokenError:
         text = str(err)
         assert "invalid_grant" in text
         assert "The refresh token is invalid." in text
-        assert REAUTHORIZE_HINT in text
+        assert reauthorize_hint() in text
         assert "offline_access" in text and "refresh_token" in text
         assert REFRESH_TOKEN not in text and CLIENT_SECRET not in text
+
+    def test_invalid_grant_names_the_connection_to_authorize_again(self):
+        err = token_error(token_response({"error": "invalid_grant", "error_description": "revoked"}, 400), "cc_prod")
+        assert "`python -m cc_provider.auth login --conn-id cc_prod`" in str(err)
 
     @pytest.mark.parametrize(
         ("status", "body"),
@@ -187,7 +183,7 @@ class TestTokenError:
         text = str(err)
         assert "client credentials" in text
         assert "client ID" in text and "client secret" in text
-        assert REAUTHORIZE_HINT not in text
+        assert reauthorize_hint() not in text
         assert REFRESH_TOKEN not in text and CLIENT_SECRET not in text
 
     def test_401_without_a_body_names_the_status(self):
@@ -199,7 +195,7 @@ class TestTokenError:
         text = str(token_error(token_response({"error": "unsupported_grant_type"}, 400)))
         assert "answered 400" in text
         assert "unsupported_grant_type" in text
-        assert REAUTHORIZE_HINT not in text
+        assert reauthorize_hint() not in text
         assert "client secret" not in text
 
     def test_other_errors_without_a_key(self):
@@ -215,14 +211,6 @@ class TestAccessToken:
         assert token.expires_within(0, now=1001.0) is True
         assert token.expires_within(300, now=699.0) is False
         assert token.expires_within(300, now=700.0) is True
-
-    def test_expires_within_uses_the_clock(self, monkeypatch):
-        from cc_provider.hooks import oauth
-
-        monkeypatch.setattr(oauth, "time", SimpleNamespace(time=lambda: 900.0))
-        token = AccessToken("v", expires_at=1000.0)
-        assert token.expires_within(99) is False
-        assert token.expires_within(100) is True
 
     def test_repr_hides_the_value_and_refresh_token(self):
         token = AccessToken("secret-access-token", expires_at=1000.0, refresh_token="secret-refresh-token")

@@ -1,4 +1,4 @@
-"""Unit tests for cc_provider.hooks.retry: what is retried and how long to wait."""
+"""Unit tests for cc_provider.hooks._retry and is_transient_error: what is retried and how long to wait."""
 
 from __future__ import annotations
 
@@ -14,10 +14,11 @@ from cc_provider.exceptions import (
     ConstantContactAuthError,
     ConstantContactQuotaExceededError,
     ConstantContactTransportError,
+    is_transient_error,
 )
-from cc_provider.hooks import retry
-from cc_provider.hooks.retry import RetryPolicy, is_retryable, is_transient_error, retry_after_seconds
-from cc_provider.hooks.wire import HttpRequest, HttpResponse, TransportFailure, api_error
+from cc_provider.hooks import _retry as retry
+from cc_provider.hooks._http import HttpRequest, HttpResponse, TransportFailure, api_error
+from cc_provider.hooks._retry import RetryPolicy, is_retryable, retry_after_seconds
 
 
 def response(status: int, body: object = None, headers: dict[str, str] | None = None) -> HttpResponse:

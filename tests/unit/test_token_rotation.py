@@ -1,38 +1,33 @@
 """
-Unit tests for cc_provider.hooks.tokens: sharing, storing and rotating tokens, driven by hand.
+Unit tests for cc_provider.hooks._oauth: sharing, storing and rotating tokens, driven by hand.
 
-The tests play the token server and the API with scripts, run the store's blocking calls in place and
-advance a fake clock on every Sleep, so lock waits and pacing are exact and instant.
+The tests play the token server and the API with scripts (tests/flow_driver.py), run the store's
+blocking calls in place and advance a fake clock on every Sleep, so lock waits and pacing are exact and
+instant.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import threading
-from collections import deque
 
 import pytest
 
+from cc_provider.credential_stores import MemoryTokenStore, TokenRecord
 from cc_provider.exceptions import ConstantContactAuthError, ConstantContactQuotaExceededError
-from cc_provider.hooks import exchange as exchange_module
-from cc_provider.hooks import oauth as oauth_module
-from cc_provider.hooks import tokens as tokens_module
-from cc_provider.hooks.budget import RateLimiter, TokenSlot
-from cc_provider.hooks.exchange import ApiSettings, Exchange, run_async
-from cc_provider.hooks.retry import RetryPolicy
-from cc_provider.hooks.token_store import MemoryTokenStore, TokenRecord
-from cc_provider.hooks.wire import Blocking, HttpRequest, HttpResponse, Sleep
+from cc_provider.hooks._connection import Exchange
+from cc_provider.hooks._http import ApiSettings, HttpRequest, HttpResponse, run_async
+from cc_provider.hooks._retry import RateLimiter, TokenSlot
+from tests import flow_driver
+from tests.flow_driver import T0, FakeClock, ScriptedServer, json_response
 
 CLIENT_ID = "client-id-123"
 CLIENT_SECRET = "client-secret-DO-NOT-LEAK"
 SEED = "seed-refresh-token-DO-NOT-LEAK"
-TOKEN_URL = "http://auth.test/oauth2/default/v1/token"
-T0 = 1_800_000_000.0
 
 
-def settings(token_type: str = "rotating", refresh_token: str | None = SEED) -> ApiSettings:
+def settings(refresh_mode: str = "rotating", refresh_token: str | None = SEED) -> ApiSettings:
     return ApiSettings(
         client_id=CLIENT_ID,
         client_secret=CLIENT_SECRET,
@@ -40,31 +35,13 @@ def settings(token_type: str = "rotating", refresh_token: str | None = SEED) -> 
         api_base_url="http://cc.test/v3",
         auth_base_url="http://auth.test/oauth2/default/v1",
         conn_id="cc_test",
-        token_type=token_type,
+        refresh_mode=refresh_mode,
     )
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = T0
-
-    def time(self) -> float:
-        return self.now
-
-    def monotonic(self) -> float:
-        return self.now
-
-
 @pytest.fixture
-def clock(monkeypatch) -> Clock:
-    fake = Clock()
-    for module in (exchange_module, oauth_module, tokens_module):
-        monkeypatch.setattr(module, "time", fake)
-    return fake
-
-
-def json_response(status: int, body: object) -> HttpResponse:
-    return HttpResponse(status, {"Content-Type": "application/json"}, json.dumps(body).encode())
+def clock() -> FakeClock:
+    return FakeClock()
 
 
 def granted(access: str, refresh: str | None = None, expires_in: int = 3600) -> HttpResponse:
@@ -78,72 +55,11 @@ INVALID_GRANT = json_response(400, {"error": "invalid_grant", "error_description
 OK = json_response(200, {"lists": []})
 
 
-class Server:
-    """Scripts for the token endpoint and the API; an entry may be a callable taking the request."""
-
-    def __init__(self, clock: Clock, token=(), api=()) -> None:
-        self.clock = clock
-        self.token_script = deque(token)
-        self.api_script = deque(api)
-        self.actions: list[object] = []
-
-    def run(self, flow):
-        try:
-            action = next(flow)
-            while True:
-                self.actions.append(action)
-                if isinstance(action, Sleep):
-                    self.clock.now += action.seconds
-                    outcome = None
-                elif isinstance(action, Blocking):
-                    try:
-                        outcome = action.func(*action.args)
-                    except Exception as exc:
-                        action = flow.throw(exc)
-                        continue
-                else:
-                    script = self.token_script if action.url == TOKEN_URL else self.api_script
-                    assert script, f"unexpected request {action!r}"
-                    answer = script.popleft()
-                    outcome = answer(action) if callable(answer) else answer
-                action = flow.send(outcome)
-        except StopIteration as done:
-            return done.value
-
-    @property
-    def token_requests(self) -> list[HttpRequest]:
-        return [a for a in self.actions if isinstance(a, HttpRequest) and a.url == TOKEN_URL]
-
-    @property
-    def sent_refresh_tokens(self) -> list[str]:
-        return [r.form["refresh_token"] for r in self.token_requests]
-
-    @property
-    def api_requests(self) -> list[HttpRequest]:
-        return [a for a in self.actions if isinstance(a, HttpRequest) and a.url != TOKEN_URL]
-
-    @property
-    def sleeps(self) -> list[float]:
-        return [a.seconds for a in self.actions if isinstance(a, Sleep)]
-
-    def kinds(self) -> list[str]:
-        def kind(a) -> str:
-            if isinstance(a, Sleep):
-                return "sleep"
-            if isinstance(a, Blocking):
-                return a.func.__name__
-            return "token" if a.url == TOKEN_URL else "api"
-
-        return [kind(a) for a in self.actions]
-
-
-def make(store=None, token_type: str = "rotating", slot=None, refresh_token: str | None = SEED, **kwargs) -> Exchange:
-    return Exchange(
-        settings(token_type, refresh_token),
-        RetryPolicy(max_retries=2, backoff_base=0.01),
-        store=store,
-        slot=slot,
-        **kwargs,
+def make(
+    clock: FakeClock, store=None, refresh_mode: str = "rotating", slot=None, refresh_token: str | None = SEED, **kwargs
+) -> Exchange:
+    return flow_driver.make_exchange(
+        settings(refresh_mode, refresh_token), clock=clock, store=store, slot=slot, **kwargs
     )
 
 
@@ -158,75 +74,63 @@ def record(refresh: str, access: str | None = None, expires_in: float = 3600, cl
 class TestRotation:
     def test_empty_store_is_seeded_and_the_rotated_token_saved_before_use(self, clock):
         store = MemoryTokenStore()
-        ex = make(store)
-        server = Server(clock, token=[granted("at-1", "rt-1")], api=[OK])
+        ex = make(clock, store)
+        server = ScriptedServer(clock=clock, token=[granted("at-1", "rt-1")], api=[OK])
         assert server.run(ex.call(get(ex))).ok
         assert server.kinds() == ["load", "try_lock", "load", "token", "save", "release", "api"]
         assert server.sent_refresh_tokens == [SEED]
         assert store.record == TokenRecord("rt-1", "at-1", T0 + 3600, T0, CLIENT_ID)
         assert server.api_requests[0].headers["Authorization"] == "Bearer at-1"
-        assert ex.refresh_count == 1
+        assert ex.tokens.refresh_count == 1
 
     def test_a_fresh_stored_access_token_is_used_without_refreshing(self, clock):
         store = MemoryTokenStore(record("rt-7", "at-7"))
-        ex = make(store)
-        server = Server(clock, api=[OK, OK])
+        ex = make(clock, store)
+        server = ScriptedServer(clock=clock, api=[OK, OK])
         server.run(ex.call(get(ex)))
         server.run(ex.call(get(ex)))
         assert server.kinds() == ["load", "api", "api"]  # the second call uses the process's slot
-        assert ex.refresh_count == 0 and store.saves == 0
+        assert ex.tokens.refresh_count == 0 and store.saves == 0
 
     def test_a_stored_token_inside_the_lead_is_refreshed_with_the_stored_refresh_token(self, clock):
         store = MemoryTokenStore(record("rt-7", "at-7", expires_in=3600))
         clock.now = T0 + 3600 - 299  # inside the 300 s lead
-        ex = make(store)
-        server = Server(clock, token=[granted("at-8", "rt-8")], api=[OK])
+        ex = make(clock, store)
+        server = ScriptedServer(clock=clock, token=[granted("at-8", "rt-8")], api=[OK])
         server.run(ex.call(get(ex)))
         assert server.sent_refresh_tokens == ["rt-7"]
         assert store.record.refresh_token == "rt-8"
 
     def test_hooks_of_one_process_share_the_slot(self, clock):
         store, slot = MemoryTokenStore(), TokenSlot()
-        first, second = make(store, slot=slot), make(store, slot=slot)
-        server = Server(clock, token=[granted("at-1", "rt-1")], api=[OK, OK])
+        first, second = make(clock, store, slot=slot), make(clock, store, slot=slot)
+        server = ScriptedServer(clock=clock, token=[granted("at-1", "rt-1")], api=[OK, OK])
         server.run(first.call(get(first)))
         before = len(server.actions)
         server.run(second.call(get(second)))
         assert server.kinds()[before:] == ["api"]
-        assert second.token.value == "at-1"
+        assert second.tokens.slot.token.value == "at-1"
 
     def test_a_busy_slot_is_waited_for_with_sleeps(self, clock):
         slot = TokenSlot()
         assert slot.try_acquire()
-        ex = make(MemoryTokenStore(record("rt", "at")), slot=slot)
-        flow = ex.access_token()
-        assert isinstance(next(flow), Sleep)  # busy: the flow sleeps instead of blocking
-        slot.release()
-        server = Server(clock)
-        assert server.run(_resume(flow)).value == "at"
+        ex = make(clock, MemoryTokenStore(record("rt", "at")), slot=slot)
+        server = ScriptedServer(clock=clock, on_sleep=slot.release)
+        assert server.run(ex.tokens.access_token()).value == "at"
+        assert server.kinds() == ["sleep", "load"]  # busy: the flow slept instead of blocking
 
     def test_the_refresh_waits_for_another_process_and_uses_its_token(self, clock):
         store = MemoryTokenStore(record("rt-1", "old", expires_in=-10))
         other = store.try_lock()  # another process is refreshing
-        ex = make(store)
-        waits = []
+        ex = make(clock, store)
 
-        def other_process_finishes(_):
-            waits.append(clock.now)
+        def other_process_finishes():
             store.record = record("rt-2", "at-2")  # it saved its tokens
             other.release()
 
-        flow = ex.access_token()
-        server = Server(clock)
-        # run until the first sleep, then let the other process finish
-        action = next(flow)
-        kinds = []
-        while not isinstance(action, Sleep):
-            kinds.append(action.func.__name__)
-            action = flow.send(action.func(*action.args))
-        other_process_finishes(None)
-        token = server.run(_resume(flow, None))
-        assert kinds == ["load", "try_lock", "load"]
+        server = ScriptedServer(clock=clock, on_sleep=other_process_finishes)
+        token = server.run(ex.tokens.access_token())
+        assert server.kinds()[:4] == ["load", "try_lock", "load", "sleep"]
         assert token.value == "at-2"
         assert not server.token_requests
         assert store.saves == 0
@@ -234,10 +138,10 @@ class TestRotation:
     def test_lock_timeout_is_an_auth_error(self, clock):
         store = MemoryTokenStore(record("rt-1"))
         assert store.try_lock() is not None
-        ex = make(store)
+        ex = make(clock, store)
         ex.tokens.lock_timeout = 1.0
         with pytest.raises(ConstantContactAuthError, match="Waited 1 s for another process"):
-            Server(clock).run(ex.access_token())
+            ScriptedServer(clock=clock).run(ex.tokens.access_token())
 
     def test_invalid_grant_rereads_the_store_and_uses_the_newer_token(self, clock):
         store = MemoryTokenStore(record("rt-1"))
@@ -246,8 +150,8 @@ class TestRotation:
             store.record = record("rt-2", "at-2")  # another worker won the race and saved
             return INVALID_GRANT
 
-        ex = make(store)
-        server = Server(clock, token=[rotated_elsewhere], api=[OK])
+        ex = make(clock, store)
+        server = ScriptedServer(clock=clock, token=[rotated_elsewhere], api=[OK])
         server.run(ex.call(get(ex)))
         assert server.sent_refresh_tokens == ["rt-1"]
         assert server.api_requests[0].headers["Authorization"] == "Bearer at-2"
@@ -260,8 +164,8 @@ class TestRotation:
             store.record = record("rt-2")  # a newer refresh token, no usable access token
             return INVALID_GRANT
 
-        ex = make(store)
-        server = Server(clock, token=[rotated_elsewhere, granted("at-3", "rt-3")], api=[OK])
+        ex = make(clock, store)
+        server = ScriptedServer(clock=clock, token=[rotated_elsewhere, granted("at-3", "rt-3")], api=[OK])
         server.run(ex.call(get(ex)))
         assert server.sent_refresh_tokens == ["rt-1", "rt-2"]
         assert store.record.refresh_token == "rt-3"
@@ -269,16 +173,16 @@ class TestRotation:
     def test_invalid_grant_falls_back_to_the_connections_own_token(self, clock):
         # a person put a new refresh token in the connection; the store still holds a dead one
         store = MemoryTokenStore(record("dead"))
-        ex = make(store, refresh_token="pasted-by-a-person")
-        server = Server(clock, token=[INVALID_GRANT, granted("at", "rt-next")], api=[OK])
+        ex = make(clock, store, refresh_token="pasted-by-a-person")
+        server = ScriptedServer(clock=clock, token=[INVALID_GRANT, granted("at", "rt-next")], api=[OK])
         server.run(ex.call(get(ex)))
         assert server.sent_refresh_tokens == ["dead", "pasted-by-a-person"]
         assert store.record.refresh_token == "rt-next"
 
     def test_a_lost_rotation_says_how_to_reauthorize(self, clock):
         store = MemoryTokenStore(record("rt-lost"))
-        ex = make(store)
-        server = Server(clock, token=[INVALID_GRANT, INVALID_GRANT])
+        ex = make(clock, store)
+        server = ScriptedServer(clock=clock, token=[INVALID_GRANT, INVALID_GRANT])
         with pytest.raises(ConstantContactAuthError) as info:
             server.run(ex.call(get(ex)))
         text = str(info.value)
@@ -291,9 +195,9 @@ class TestRotation:
 
     def test_401_with_the_stored_token_forces_a_refresh(self, clock):
         store = MemoryTokenStore(record("rt-1", "at-revoked"))
-        ex = make(store)
+        ex = make(clock, store)
         unauthorized = json_response(401, {"error_key": "unauthorized", "error_message": "Unauthorized"})
-        server = Server(clock, token=[granted("at-2", "rt-2")], api=[unauthorized, OK])
+        server = ScriptedServer(clock=clock, token=[granted("at-2", "rt-2")], api=[unauthorized, OK])
         assert server.run(ex.call(get(ex))).ok
         assert [r.headers["Authorization"] for r in server.api_requests] == ["Bearer at-revoked", "Bearer at-2"]
         assert store.record.refresh_token == "rt-2"
@@ -305,8 +209,8 @@ class TestRotation:
             store.record = record("from-login", "at-login")
             return granted("at-mine", "rt-mine")
 
-        ex = make(store)
-        server = Server(clock, token=[login_meanwhile], api=[OK])
+        ex = make(clock, store)
+        server = ScriptedServer(clock=clock, token=[login_meanwhile], api=[OK])
         with caplog.at_level(logging.WARNING):
             server.run(ex.call(get(ex)))
         assert store.record.refresh_token == "from-login"
@@ -314,26 +218,26 @@ class TestRotation:
 
     def test_a_response_without_refresh_token_keeps_the_old_one(self, clock, caplog):
         store = MemoryTokenStore(record("rt-1"))
-        ex = make(store)
+        ex = make(clock, store)
         with caplog.at_level(logging.WARNING):
-            Server(clock, token=[granted("at")], api=[OK]).run(ex.call(get(ex)))
+            ScriptedServer(clock=clock, token=[granted("at")], api=[OK]).run(ex.call(get(ex)))
         assert store.record == TokenRecord("rt-1", "at", T0 + 3600, T0, CLIENT_ID)
         assert "offline_access" in caplog.text
 
     def test_a_record_of_another_app_is_ignored(self, clock):
         store = MemoryTokenStore(record("theirs", "their-at", client_id="another-app"))
-        ex = make(store)
-        server = Server(clock, token=[granted("at", "rt-1")], api=[OK])
+        ex = make(clock, store)
+        server = ScriptedServer(clock=clock, token=[granted("at", "rt-1")], api=[OK])
         server.run(ex.call(get(ex)))
         assert server.sent_refresh_tokens == [SEED]
         assert store.record.client_id == CLIENT_ID
 
     def test_other_token_errors_release_the_lock(self, clock):
         store = MemoryTokenStore(record("rt-1"))
-        ex = make(store)
+        ex = make(clock, store)
         bad_client = json_response(401, {"error": "invalid_client", "error_description": "bad"})
         with pytest.raises(ConstantContactAuthError, match="client credentials"):
-            Server(clock, token=[bad_client]).run(ex.access_token())
+            ScriptedServer(clock=clock, token=[bad_client]).run(ex.tokens.access_token())
         assert store.try_lock() is not None
 
     def test_a_store_error_propagates_and_nothing_is_refreshed(self, clock):
@@ -341,76 +245,76 @@ class TestRotation:
             def load(self):
                 raise OSError("disk gone")
 
-        server = Server(clock)
+        server = ScriptedServer(clock=clock)
         with pytest.raises(OSError, match="disk gone"):
-            server.run(make(Broken()).access_token())
+            server.run(make(clock, Broken()).tokens.access_token())
         assert not server.token_requests
 
     def test_no_refresh_token_anywhere(self, clock):
         with pytest.raises(ConstantContactAuthError, match="has no refresh token"):
-            Server(clock).run(make(MemoryTokenStore(), refresh_token=None).access_token())
+            ScriptedServer(clock=clock).run(make(clock, MemoryTokenStore(), refresh_token=None).tokens.access_token())
 
     def test_refresh_now_uses_the_refresh_token_even_with_a_fresh_access_token(self, clock):
         store, slot = MemoryTokenStore(record("rt-1", "at-1")), TokenSlot()
-        ex = make(store, slot=slot)
-        server = Server(clock, token=[granted("at-2", "rt-2")], api=[OK])
+        ex = make(clock, store, slot=slot)
+        server = ScriptedServer(clock=clock, token=[granted("at-2", "rt-2")], api=[OK])
         server.run(ex.call(get(ex)))  # uses the stored token
-        assert server.run(ex.refresh_now()).value == "at-2"  # a keep-alive
+        assert server.run(ex.tokens.access_token(force=True)).value == "at-2"  # a keep-alive
         assert server.sent_refresh_tokens == ["rt-1"]
         assert store.record.refresh_token == "rt-2" and slot.token.value == "at-2"
 
     def test_rotating_needs_a_store(self):
         with pytest.raises(ValueError, match="token store"):
-            make(None)
+            make(FakeClock(), None)
 
 
 class TestLongLived:
     def test_one_refresh_is_shared_through_the_store_under_its_lock(self, clock):
         store = MemoryTokenStore()
-        ex = make(store, token_type="long_lived")
-        server = Server(clock, token=[granted("at-1", SEED)], api=[OK])
+        ex = make(clock, store, refresh_mode="long_lived")
+        server = ScriptedServer(clock=clock, token=[granted("at-1", SEED)], api=[OK])
         server.run(ex.call(get(ex)))
         assert server.kinds() == ["peek", "try_lock", "peek", "token", "save", "release", "api"]
         assert store.record == TokenRecord(SEED, "at-1", T0 + 3600, T0, CLIENT_ID)
         assert store.try_lock() is not None  # released
 
         # another worker (its own process: its own slot) uses the shared token: no token request
-        other = make(store, token_type="long_lived")
-        server = Server(clock, api=[OK])
+        other = make(clock, store, refresh_mode="long_lived")
+        server = ScriptedServer(clock=clock, api=[OK])
         server.run(other.call(get(other)))
         assert server.kinds() == ["peek", "api"]
-        assert other.token.value == "at-1" and other.refresh_count == 0
+        assert other.tokens.slot.token.value == "at-1" and other.tokens.refresh_count == 0
 
     def test_near_expiry_one_worker_refreshes_with_the_same_refresh_token(self, clock):
         store = MemoryTokenStore(record(SEED, "at-1", expires_in=3600))
         clock.now = T0 + 3600 - 299  # inside the 300 s lead
-        ex = make(store, token_type="long_lived")
-        server = Server(clock, token=[granted("at-2", SEED)])
-        assert server.run(ex.access_token()).value == "at-2"
+        ex = make(clock, store, refresh_mode="long_lived")
+        server = ScriptedServer(clock=clock, token=[granted("at-2", SEED)])
+        assert server.run(ex.tokens.access_token()).value == "at-2"
         assert server.sent_refresh_tokens == [SEED]
         assert store.record.access_token == "at-2" and store.record.refresh_token == SEED
 
     def test_a_refresh_under_way_elsewhere_is_waited_for_and_its_token_used(self, clock):
         store = MemoryTokenStore()
         other = store.try_lock()  # another process is refreshing
-        ex = make(store, token_type="long_lived")
-        flow = ex.access_token()
-        action = next(flow)
-        while not isinstance(action, Sleep):
-            action = flow.send(action.func(*action.args))
-        store.record = record(SEED, "at-other")  # it saved its token
-        other.release()
-        server = Server(clock)
-        assert server.run(_resume(flow)).value == "at-other"
+        ex = make(clock, store, refresh_mode="long_lived")
+
+        def other_process_finishes():
+            store.record = record(SEED, "at-other")  # it saved its token
+            other.release()
+
+        server = ScriptedServer(clock=clock, on_sleep=other_process_finishes)
+        assert server.run(ex.tokens.access_token()).value == "at-other"
+        assert "sleep" in server.kinds()
         assert not server.token_requests and store.saves == 0
 
     def test_a_lock_never_released_costs_a_wait_then_an_unshared_refresh(self, clock, caplog):
         store = MemoryTokenStore()
         assert store.try_lock() is not None  # a holder that died (its lease has not lapsed yet)
-        ex = make(store, token_type="long_lived")
-        server = Server(clock, token=[granted("at", SEED)])
+        ex = make(clock, store, refresh_mode="long_lived")
+        server = ScriptedServer(clock=clock, token=[granted("at", SEED)])
         with caplog.at_level(logging.WARNING):
-            assert server.run(ex.access_token()).value == "at"
+            assert server.run(ex.tokens.access_token()).value == "at"
         assert sum(server.sleeps) == pytest.approx(ex.tokens.share_wait_seconds, abs=1.0)
         assert "refreshing without sharing the access token" in caplog.text
         assert store.saves == 0
@@ -426,8 +330,8 @@ class TestLongLived:
 
         with caplog.at_level(logging.WARNING):
             for store in (NoLock(), NoWrite()):
-                ex = make(store, token_type="long_lived")
-                server = Server(clock, token=[granted("at", SEED)], api=[OK])
+                ex = make(clock, store, refresh_mode="long_lived")
+                server = ScriptedServer(clock=clock, token=[granted("at", SEED)], api=[OK])
                 assert server.run(ex.call(get(ex))).ok
                 assert store.record is None
         assert "Could not lock in memory (read-only file system)" in caplog.text
@@ -439,101 +343,101 @@ class TestLongLived:
                 return False
 
         store = Elsewhere(record("from-login", "at-login"))
-        ex = make(store, token_type="long_lived")
-        server = Server(clock, token=[granted("at", SEED)])
-        assert server.run(ex.access_token()).value == "at"
+        ex = make(clock, store, refresh_mode="long_lived")
+        server = ScriptedServer(clock=clock, token=[granted("at", SEED)])
+        assert server.run(ex.tokens.access_token()).value == "at"
         assert server.kinds() == ["peek", "token"]  # peek answers None: the store is not read, locked or written
         assert server.sent_refresh_tokens == [SEED] and store.saves == 0
 
     def test_a_refresh_token_saved_by_a_login_is_preferred(self, clock):
         store = MemoryTokenStore(record("from-login"))
-        ex = make(store, token_type="long_lived")
-        server = Server(clock, token=[INVALID_GRANT, granted("at")])
+        ex = make(clock, store, refresh_mode="long_lived")
+        server = ScriptedServer(clock=clock, token=[INVALID_GRANT, granted("at")])
         # the stored token is refused: the connection's own one is tried next, and shared
-        assert server.run(ex.access_token()).value == "at"
+        assert server.run(ex.tokens.access_token()).value == "at"
         assert server.sent_refresh_tokens == ["from-login", SEED]
         assert store.record.refresh_token == SEED and store.record.access_token == "at"
 
     def test_a_login_meanwhile_is_not_overwritten(self, clock, caplog):
         store = MemoryTokenStore()
-        ex = make(store, token_type="long_lived")
+        ex = make(clock, store, refresh_mode="long_lived")
 
         def login_meanwhile(_request):
             store.record = record("from-login", "at-login")
             return granted("at", SEED)
 
         with caplog.at_level(logging.WARNING):
-            assert Server(clock, token=[login_meanwhile]).run(ex.access_token()).value == "at"
+            assert ScriptedServer(clock=clock, token=[login_meanwhile]).run(ex.tokens.access_token()).value == "at"
         assert store.record.refresh_token == "from-login"
         assert "changed while this process was refreshing" in caplog.text
 
     def test_refused_everywhere_says_how_to_reauthorize(self, clock):
         store = MemoryTokenStore()
-        ex = make(store, token_type="long_lived")
+        ex = make(clock, store, refresh_mode="long_lived")
         with pytest.raises(ConstantContactAuthError, match="Authorize the app again"):
-            Server(clock, token=[INVALID_GRANT]).run(ex.access_token())
+            ScriptedServer(clock=clock, token=[INVALID_GRANT]).run(ex.tokens.access_token())
         assert store.try_lock() is not None  # the lock was released
 
     def test_an_unexpected_rotation_is_saved_rather_than_lost(self, clock, caplog):
         store = MemoryTokenStore()
-        ex = make(store, token_type="long_lived")
+        ex = make(clock, store, refresh_mode="long_lived")
         with caplog.at_level(logging.WARNING):
-            Server(clock, token=[granted("at", "rotated")]).run(ex.access_token())
+            ScriptedServer(clock=clock, token=[granted("at", "rotated")]).run(ex.tokens.access_token())
         assert store.record.refresh_token == "rotated" and store.saves == 1
         assert "refresh_mode to 'rotating'" in caplog.text
         assert store.try_lock() is not None
         # the process goes on with the new token too
         clock.now += 4000
-        server = Server(clock, token=[granted("at-2", "rotated")])
-        server.run(ex.access_token())
+        server = ScriptedServer(clock=clock, token=[granted("at-2", "rotated")])
+        server.run(ex.tokens.access_token())
         assert server.sent_refresh_tokens == ["rotated"]
 
     def test_an_unexpected_rotation_is_saved_even_when_the_lock_wait_ran_out(self, clock):
         store = MemoryTokenStore()
         other = store.try_lock()
-        ex = make(store, token_type="long_lived")
+        ex = make(clock, store, refresh_mode="long_lived")
         ex.tokens.share_wait_seconds = 1.0
 
         def holder_gone(_request):
             other.release()
             return granted("at", "rotated")
 
-        Server(clock, token=[holder_gone]).run(ex.access_token())
+        ScriptedServer(clock=clock, token=[holder_gone]).run(ex.tokens.access_token())
         assert store.record.refresh_token == "rotated"
 
     def test_works_without_a_store(self, clock):
-        ex = make(None, token_type="long_lived")
-        assert Server(clock, token=[granted("at")]).run(ex.access_token()).value == "at"
+        ex = make(clock, None, refresh_mode="long_lived")
+        assert ScriptedServer(clock=clock, token=[granted("at")]).run(ex.tokens.access_token()).value == "at"
 
 
 class TestPacing:
     def test_token_requests_are_one_a_second(self, clock):
-        limiter = RateLimiter(1, clock=clock.monotonic)
-        ex = make(MemoryTokenStore(), token_type="long_lived", token_limiter=limiter)
-        server = Server(clock, token=[INVALID_GRANT, granted("at")])
+        limiter = RateLimiter(1, clock=clock)
+        ex = make(clock, MemoryTokenStore(), refresh_mode="long_lived", limiter=limiter)
+        server = ScriptedServer(clock=clock, token=[INVALID_GRANT, granted("at")])
         ex.tokens.slot.refresh_token = "stale"  # two candidates: two token requests in a row
-        server.run(ex.access_token())
+        server.run(ex.tokens.access_token())
         assert [k for k in server.kinds() if k in ("token", "sleep")] == ["token", "sleep", "token"]
         assert server.sleeps == [pytest.approx(1.02)]
 
     def test_api_requests_are_paced_by_the_limiter(self, clock):
-        limiter = RateLimiter(4, clock=clock.monotonic)
-        ex = make(MemoryTokenStore(record("rt", "at")), api_limiter=limiter)
-        server = Server(clock, api=[OK] * 6)
+        limiter = RateLimiter(4, clock=clock)
+        ex = make(clock, MemoryTokenStore(record("rt", "at")), api_limiter=limiter)
+        server = ScriptedServer(clock=clock, api=[OK] * 6)
         for _ in range(6):
             server.run(ex.call(get(ex)))
         assert server.kinds().count("sleep") == 1  # 4 at once, then the 5th waits for the window; the 6th too
         assert server.sleeps == [pytest.approx(1.02)]
 
     def test_quota_exceeded_fails_fast_with_the_reset_time(self, clock):
-        ex = make(MemoryTokenStore(record("rt", "at")))
+        ex = make(clock, MemoryTokenStore(record("rt", "at")))
         quota = json_response(429, {"error_key": "quota_exceeded", "error_message": "Limit Exceeded"})
         with pytest.raises(ConstantContactQuotaExceededError, match="daily quota exhausted; it resets at 00:00 UTC"):
-            Server(clock, api=[quota]).run(ex.call(get(ex)))
+            ScriptedServer(clock=clock, api=[quota]).run(ex.call(get(ex)))
 
 
 class TestAsyncDriver:
-    def test_blocking_calls_run_off_the_event_loop(self):
+    def test_blocking_calls_run_off_the_event_loop(self, clock):
         seen: list[int] = []
 
         class Recording(MemoryTokenStore):
@@ -542,32 +446,21 @@ class TestAsyncDriver:
                 return super().load()
 
         store = Recording(TokenRecord("rt", "at", 4_000_000_000.0, 1_000_000_000.0, CLIENT_ID))
-        ex = make(store)
+        ex = make(clock, store)
 
         async def main():
             loop_thread = threading.get_ident()
-            token = await run_async(ex.access_token(), client=None, timeout=1.0)
+            token = await run_async(ex.tokens.access_token(), client=None, timeout=1.0)
             return loop_thread, token
 
         loop_thread, token = asyncio.run(main())
         assert token.value == "at"
         assert seen and all(ident != loop_thread for ident in seen)
 
-    def test_a_blocking_error_is_thrown_into_the_flow(self):
+    def test_a_blocking_error_is_thrown_into_the_flow(self, clock):
         class Broken(MemoryTokenStore):
             def load(self):
                 raise OSError("no disk")
 
         with pytest.raises(OSError, match="no disk"):
-            asyncio.run(run_async(make(Broken()).access_token(), client=None, timeout=1.0))
-
-
-def _resume(flow, first=None):
-    """Wrap a started flow so Server.run can drive the rest of it."""
-    outcome = first
-    while True:
-        try:
-            action = flow.send(outcome)
-        except StopIteration as done:
-            return done.value
-        outcome = yield action
+            asyncio.run(run_async(make(clock, Broken()).tokens.access_token(), client=None, timeout=1.0))

@@ -1,4 +1,4 @@
-"""Unit tests for cc_provider.hooks.wire: URL joining, error-body parsing, typed API errors, safe repr."""
+"""Unit tests for cc_provider.hooks._http's messages: URL joining, error bodies, typed API errors, safe repr."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import json
 import pytest
 
 from cc_provider.exceptions import ConstantContactApiError, ConstantContactQuotaExceededError
-from cc_provider.hooks.wire import (
+from cc_provider.hooks._http import (
     QUOTA_HINT,
     HttpRequest,
     HttpResponse,
