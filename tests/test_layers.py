@@ -2,7 +2,7 @@
 The package's layers, read from its import statements: each module imports only modules of lower layers.
 
 The map (README "Layout of the code"): the auth CLI -> operators, sensors -> waiting -> triggers -> the
-hook -> its call flow -> the token keeper -> retry, pacing, grants, credential stores -> HTTP messages,
+hook -> its call flow -> the token keeper -> retry and pacing -> credential stores -> HTTP messages and
 the pure modules (activity classification, contacts, links) -> errors. A new import that runs the other
 way (say, the sensor importing an operator, or the hook importing the trigger) fails here.
 """
@@ -27,7 +27,7 @@ LAYERS: list[tuple[int, tuple[str, ...]]] = [
     (5, ("cc_provider.hooks._connection",)),
     (4, ("cc_provider.hooks._oauth",)),
     (3, ("cc_provider.hooks._retry",)),
-    (2, ("cc_provider.auth.grants", "cc_provider.credential_stores")),
+    (2, ("cc_provider.credential_stores",)),
     (1, ("cc_provider.hooks._http", "cc_provider.activity", "cc_provider.contacts", "cc_provider.links")),
     (1, ("cc_provider", "cc_provider.provider_info")),
     (0, ("cc_provider.exceptions",)),

@@ -35,22 +35,27 @@ import requests
 from cc_provider.auth._app import App, CliError, check_file_options, resolve_app, save, write_connection_file
 from cc_provider.auth.grants import (
     DEFAULT_SCOPES,
-    AccessToken,
     Pkce,
     authorize_url,
     code_request,
     device_authorize_request,
     device_token_request,
-    jwt_claims,
-    parse_token_response,
-    token_error,
     token_scopes,
 )
 from cc_provider.auth.redirect import RedirectListener
 from cc_provider.credential_stores import TokenRecord
 from cc_provider.exceptions import ConstantContactError
 from cc_provider.hooks._connection import REFRESH_MODES, exchange_for, extra_value
-from cc_provider.hooks._http import HttpRequest, HttpResponse, parse_error_body, run_sync
+from cc_provider.hooks._http import (
+    AccessToken,
+    HttpRequest,
+    HttpResponse,
+    jwt_claims,
+    parse_error_body,
+    parse_token_response,
+    run_sync,
+    token_error,
+)
 from cc_provider.hooks._retry import RetryPolicy, send_retried
 
 DEFAULT_CONN_ID = "constant_contact_default"

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import logging
 from typing import Any
+from urllib.parse import urlsplit
 
 from airflow.sdk import Connection
 
@@ -30,7 +31,6 @@ from cc_provider.hooks._http import (
     Flow,
     HttpRequest,
     HttpResponse,
-    join_url,
 )
 from cc_provider.hooks._oauth import TokenKeeper
 from cc_provider.hooks._retry import (
@@ -116,6 +116,30 @@ def slot_key(settings: ApiSettings) -> str:
         settings.credential_store or "",
     )
     return hashlib.sha256("\0".join(parts).encode("utf-8")).hexdigest()
+
+
+def join_url(base_url: str, endpoint: str) -> str:
+    """
+    Resolve an endpoint or a ``_links`` href against the API base URL.
+
+    ``/contact_lists`` becomes ``<base>/contact_lists``; an href that already carries the base path
+    (``/v3/contacts?cursor=...``, as the API returns in ``_links.next.href``) is joined to the base's
+    origin. Absolute URLs are accepted only on the base's own origin, so the bearer token is never
+    sent to another host.
+    """
+    base = urlsplit(base_url.rstrip("/"))
+    origin = f"{base.scheme}://{base.netloc}"
+    if endpoint.startswith(("http://", "https://")):
+        target = urlsplit(endpoint)
+        if f"{target.scheme}://{target.netloc}" != origin:
+            raise ValueError(f"Refusing to follow a link to another host: {target.scheme}://{target.netloc}")
+        return endpoint
+    if not endpoint.startswith("/"):
+        endpoint = "/" + endpoint
+    base_path = base.path.rstrip("/")
+    if base_path and (endpoint == base_path or endpoint.startswith(base_path + "/")):
+        return origin + endpoint
+    return origin + base_path + endpoint
 
 
 class Exchange:

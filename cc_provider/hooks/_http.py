@@ -1,16 +1,18 @@
 """
-The wire, without a transport: HTTP messages, the flows that yield them, and the two drivers.
+The wire, without a transport: HTTP messages (the API's and the token endpoint's), the flows that yield them,
+and the two drivers.
 
-A *flow* is a generator that yields actions (:class:`HttpRequest`, :class:`Sleep`, :class:`Blocking`),
-receives their outcomes (:class:`HttpResponse` or :class:`TransportFailure` for a request, ``None`` for a
-sleep, the call's return value for a blocking call) and returns its result. :func:`run_sync`
-(``requests``, for tasks) and :func:`run_async` (``httpx``, for triggers) are the only code that performs
-actions, so tasks and triggers share every decision; only the line that sends bytes differs.
+A *flow* is a generator that yields actions (:class:`HttpRequest`, :class:`Sleep`, :class:`Blocking`), receives
+their outcomes (:class:`HttpResponse` or :class:`TransportFailure` for a request, ``None`` for a sleep, the call's
+return value for a blocking call) and returns its result. :func:`run_sync` (``requests``, for tasks) and
+:func:`run_async` (``httpx``, for triggers) are the only code that performs actions, so tasks and triggers share
+every decision; only the line that sends bytes differs.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import json
 import time
@@ -23,7 +25,7 @@ import httpx
 import requests
 import urllib3
 
-from cc_provider.exceptions import ConstantContactApiError, ConstantContactQuotaExceededError
+from cc_provider.exceptions import ConstantContactApiError, ConstantContactAuthError, ConstantContactQuotaExceededError
 
 QUOTA_HINT = "Not retried: daily quota exhausted; it resets at 00:00 UTC."
 
@@ -128,30 +130,6 @@ def holding(release: Callable[[], None], flow: Flow[T]) -> Flow[T]:
     return result
 
 
-def join_url(base_url: str, endpoint: str) -> str:
-    """
-    Resolve an endpoint or a ``_links`` href against the API base URL.
-
-    ``/contact_lists`` becomes ``<base>/contact_lists``; an href that already carries the base path
-    (``/v3/contacts?cursor=...``, as the API returns in ``_links.next.href``) is joined to the base's
-    origin. Absolute URLs are accepted only on the base's own origin, so the bearer token is never
-    sent to another host.
-    """
-    base = urlsplit(base_url.rstrip("/"))
-    origin = f"{base.scheme}://{base.netloc}"
-    if endpoint.startswith(("http://", "https://")):
-        target = urlsplit(endpoint)
-        if f"{target.scheme}://{target.netloc}" != origin:
-            raise ValueError(f"Refusing to follow a link to another host: {target.scheme}://{target.netloc}")
-        return endpoint
-    if not endpoint.startswith("/"):
-        endpoint = "/" + endpoint
-    base_path = base.path.rstrip("/")
-    if base_path and (endpoint == base_path or endpoint.startswith(base_path + "/")):
-        return origin + endpoint
-    return origin + base_path + endpoint
-
-
 def error_fields(body: Any) -> tuple[str | None, str]:
     """
     Extract ``(error_key, message)`` from an error body.
@@ -195,6 +173,100 @@ def api_error(request: HttpRequest, response: HttpResponse, hint: str = "") -> C
         )
     return ConstantContactApiError(
         response.status_code, key, message, method=request.method, path=request.path, hint=hint
+    )
+
+
+#: The token endpoint's messages follow. Assumed lifetime when an answer states none (no JWT exp, no expires_in).
+DEFAULT_LIFETIME_SECONDS = 3600.0
+
+
+def reauthorize_hint(conn_id: str = "") -> str:
+    """What a person must do when no refresh token works any more."""
+    conn = f" --conn-id {conn_id}" if conn_id else ""
+    return (
+        "Authorize the app again (a person must consent in a browser, with the offline_access scope): "
+        f"run `python -m cc_provider.auth login{conn}` (or `device`), which saves the new refresh token "
+        "to the token store, or put it in the connection's 'refresh_token' extra."
+    )
+
+
+@dataclass(frozen=True)
+class AccessToken:
+    """A bearer token and the wall-clock epoch at which it expires."""
+
+    value: str = field(repr=False)
+    expires_at: float
+    refresh_token: str | None = field(default=None, repr=False)
+
+    def expires_within(self, seconds: float, now: float) -> bool:
+        """Tell whether the token expires within ``seconds`` from ``now``."""
+        return now + seconds >= self.expires_at
+
+
+def jwt_claims(token: str) -> dict[str, Any] | None:
+    """Decode a JWT's claims without verifying them; ``None`` if the token is not a JWT."""
+    parts = token.split(".")
+    if len(parts) != 3:
+        return None
+    try:
+        claims = json.loads(base64.urlsafe_b64decode(parts[1] + "=" * (-len(parts[1]) % 4)))
+    except ValueError:
+        return None
+    return claims if isinstance(claims, dict) else None
+
+
+def jwt_expiry(token: str) -> float | None:
+    """Read the ``exp`` claim of a JWT; ``None`` if the token is not a JWT or states no numeric expiry."""
+    exp = (jwt_claims(token) or {}).get("exp")
+    return float(exp) if isinstance(exp, (int, float)) else None
+
+
+def refresh_request(token_url: str, client_id: str, client_secret: str, refresh_token: str) -> HttpRequest:
+    """Build the refresh-token grant: form body, client authenticated with HTTP Basic."""
+    return HttpRequest(
+        method="POST",
+        url=token_url,
+        form={"grant_type": "refresh_token", "refresh_token": refresh_token},
+        headers={"Accept": "application/json"},
+        basic_auth=(client_id, client_secret),
+    )
+
+
+def parse_token_response(response: HttpResponse, now: float) -> AccessToken:
+    """
+    Turn a successful token response, received at ``now``, into an :class:`AccessToken`.
+
+    The expiry comes from the JWT's ``exp`` claim when present, else from ``expires_in`` (seconds).
+    """
+    try:
+        body = response.json()
+        value = body["access_token"]
+    except (ValueError, KeyError, TypeError):
+        value = None
+    if not isinstance(value, str) or not value:
+        raise ConstantContactAuthError(
+            "The token endpoint answered 200 without an access_token; check the connection's auth base URL."
+        )
+    expires_at = jwt_expiry(value)
+    if expires_at is None:
+        expires_at = now + float(body.get("expires_in") or DEFAULT_LIFETIME_SECONDS)
+    return AccessToken(value=value, expires_at=expires_at, refresh_token=body.get("refresh_token"))
+
+
+def token_error(response: HttpResponse, conn_id: str = "") -> ConstantContactAuthError:
+    """Explain a failed token request; never includes the tokens or the secret."""
+    key, message = parse_error_body(response)
+    if key == "invalid_grant":
+        return ConstantContactAuthError(
+            f"Constant Contact refused the refresh token ({key}: {message}). {reauthorize_hint(conn_id)}"
+        )
+    if key == "invalid_client" or response.status_code == 401:
+        return ConstantContactAuthError(
+            f"Constant Contact refused the client credentials ({key or response.status_code}: {message}). "
+            "Check the connection's login (client ID / API key) and password (client secret)."
+        )
+    return ConstantContactAuthError(
+        f"The token endpoint answered {response.status_code} ({key or 'no error key'}: {message})."
     )
 
 

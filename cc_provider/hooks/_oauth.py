@@ -3,24 +3,23 @@ The access tokens of one connection, as flows: shared in the process, shared thr
 
 The order of business when a flow needs a token (:meth:`TokenKeeper.access_token`):
 
-1. The process's :class:`~cc_provider.hooks._retry.TokenSlot`: one access token for every hook of the
-   process (the triggerer runs many triggers); a non-blocking mutex lets one flow at a time go further.
+1. The process's :class:`~cc_provider.hooks._retry.TokenSlot`: one access token for every hook of the process (the
+   triggerer runs many triggers); a non-blocking mutex lets one flow at a time go further.
 2. The credential store: a fresh access token saved by another worker is used as is.
-3. ``long_lived`` tokens: take the store's refresh lock if it can be had (waiting a little for another
-   process's refresh, then using its token), re-read the store, refresh with the best refresh token known
-   (slot, store, connection) and save the new access token for every other worker, release. The store is
-   a convenience here, never a dependency: when it cannot be read, locked or written, the process
-   refreshes on its own and carries on. If the server turns out to rotate tokens after all, the new
-   refresh token is saved (a warning says to set ``refresh_mode`` to ``rotating``), because dropping it
-   would lock the app out.
-4. ``rotating`` tokens: take the store's refresh lock, re-read the store (someone may have refreshed
-   meanwhile), refresh, **save the new refresh token before the access token is used**, release. On
-   ``invalid_grant``, re-read the store (waiting a little for a racing writer on a best-effort store)
-   and retry with a newer token, then with the connection's own token; only then fail with a
-   :class:`ConstantContactAuthError` that says how to re-authorize.
+3. ``long_lived`` tokens: take the store's refresh lock if it can be had (waiting a little for another process's
+   refresh, then using its token), re-read the store, refresh with the best refresh token known (slot, store,
+   connection) and save the new access token for every other worker, release. The store is a convenience here, never
+   a dependency: when it cannot be read, locked or written, the process refreshes on its own and carries on. If the
+   server turns out to rotate tokens after all, the new refresh token is saved (a warning says to set
+   ``refresh_mode`` to ``rotating``), because dropping it would lock the app out.
+4. ``rotating`` tokens: take the store's refresh lock, re-read the store (someone may have refreshed meanwhile),
+   refresh, **save the new refresh token before the access token is used**, release. On ``invalid_grant``, re-read
+   the store (waiting a little for a racing writer on a best-effort store) and retry with a newer token, then with
+   the connection's own token; only then fail with a :class:`ConstantContactAuthError` that says how to
+   re-authorize.
 
-Every token request is paced by the process's token-endpoint limiter (1 a second). The requests and
-their answers are the pure functions of :mod:`cc_provider.auth.grants`.
+Every token request is paced by the process's token-endpoint limiter (1 a second). The requests and their answers
+are pure functions of :mod:`cc_provider.hooks._http`.
 """
 
 from __future__ import annotations
@@ -30,10 +29,10 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from cc_provider.auth.grants import AccessToken, parse_token_response, reauthorize_hint, refresh_request, token_error
 from cc_provider.credential_stores import StoreLock, TokenRecord, TokenStore, mask_secrets
 from cc_provider.exceptions import ConstantContactAuthError
-from cc_provider.hooks._http import ApiSettings, Blocking, Flow, HttpResponse, Sleep, holding, parse_error_body
+from cc_provider.hooks import _http  # the token endpoint's messages: refresh_request, parse_token_response, ...
+from cc_provider.hooks._http import AccessToken, ApiSettings, Blocking, Flow, HttpResponse, Sleep, holding
 from cc_provider.hooks._retry import SLOT_POLL_SECONDS, RateLimiter, RetryPolicy, TokenSlot, send_retried
 
 
@@ -320,10 +319,10 @@ class TokenKeeper:
                 yield from self._save_unexpected_rotation(new_record, base)
             return self._obtained(token, new_record)
         assert refused_answer is not None
-        _, message = parse_error_body(refused_answer)
+        _, message = _http.parse_error_body(refused_answer)
         raise ConstantContactAuthError(
             f"Constant Contact refused the refresh token of connection '{self.settings.conn_id or '?'}' "
-            f"(invalid_grant: {message}). {reauthorize_hint(self.settings.conn_id)}"
+            f"(invalid_grant: {message}). {_http.reauthorize_hint(self.settings.conn_id)}"
         )
 
     def _share(self, store: TokenStore, record: TokenRecord, base: str | None, rotated: bool) -> Flow[None]:
@@ -361,14 +360,14 @@ class TokenKeeper:
     def _grant(self, refresh_token: str) -> Flow[tuple[AccessToken, TokenRecord] | HttpResponse]:
         """Use ``refresh_token`` (paced, transient failures retried): the new tokens, or the invalid_grant answer."""
         s = self.settings
-        request = refresh_request(s.token_url, s.client_id, s.client_secret, refresh_token)
+        request = _http.refresh_request(s.token_url, s.client_id, s.client_secret, refresh_token)
         answer = yield from send_retried(request, self.retry_policy, self.log, self.limiter)
         obtained_at = self.clock()
         if not answer.ok:
-            if parse_error_body(answer)[0] != "invalid_grant":
-                raise token_error(answer)
+            if _http.parse_error_body(answer)[0] != "invalid_grant":
+                raise _http.token_error(answer)
             return answer
-        token = parse_token_response(answer, obtained_at)
+        token = _http.parse_token_response(answer, obtained_at)
         mask_secrets(token.refresh_token, token.value)
         new_refresh = token.refresh_token or refresh_token
         return token, TokenRecord(new_refresh, token.value, token.expires_at, obtained_at, s.client_id)
@@ -385,14 +384,14 @@ class TokenKeeper:
         conn = self.settings.conn_id or "?"
         return ConstantContactAuthError(
             f"Connection '{conn}' has no refresh token: neither its 'refresh_token' extra nor {self._where()} "
-            f"holds one. {reauthorize_hint(self.settings.conn_id)}"
+            f"holds one. {_http.reauthorize_hint(self.settings.conn_id)}"
         )
 
     def _lost_rotation(self, answer: HttpResponse) -> ConstantContactAuthError:
-        _, message = parse_error_body(answer)
+        _, message = _http.parse_error_body(answer)
         return ConstantContactAuthError(
             f"Constant Contact refused every refresh token known for connection '{self.settings.conn_id or '?'}' "
             f"(invalid_grant: {message}). The latest rotated refresh token is lost: a refresh whose answer was "
             "never saved, the token used by another program, or more than 180 days without use. "
-            f"{reauthorize_hint(self.settings.conn_id)}"
+            f"{_http.reauthorize_hint(self.settings.conn_id)}"
         )

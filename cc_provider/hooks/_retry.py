@@ -23,9 +23,9 @@ from collections.abc import Callable, Generator
 from dataclasses import dataclass
 from typing import Any
 
-from cc_provider.auth.grants import AccessToken
 from cc_provider.exceptions import RETRYABLE_STATUSES, ConstantContactOutcomeUnknownError, ConstantContactTransportError
 from cc_provider.hooks._http import (
+    AccessToken,
     Flow,
     HttpRequest,
     HttpResponse,

@@ -6,8 +6,7 @@ import threading
 
 import pytest
 
-from cc_provider.auth.grants import AccessToken
-from cc_provider.hooks._http import Sleep
+from cc_provider.hooks._http import AccessToken, Sleep
 from cc_provider.hooks._retry import (
     RateLimiter,
     TokenSlot,

@@ -1,4 +1,4 @@
-"""Unit tests for cc_provider.auth.grants: JWT expiry, the refresh grant, token responses and errors."""
+"""Unit tests of the token endpoint's messages (hooks._http): JWT expiry, the refresh grant, answers, errors."""
 
 from __future__ import annotations
 
@@ -8,17 +8,17 @@ import json
 import jwt
 import pytest
 
-from cc_provider.auth.grants import (
+from cc_provider.exceptions import ConstantContactAuthError
+from cc_provider.hooks._http import (
     DEFAULT_LIFETIME_SECONDS,
     AccessToken,
+    HttpResponse,
     jwt_expiry,
     parse_token_response,
     reauthorize_hint,
     refresh_request,
     token_error,
 )
-from cc_provider.exceptions import ConstantContactAuthError
-from cc_provider.hooks._http import HttpResponse
 
 SIGNING_KEY = "unit-test-signing-key-that-is-at-least-32-bytes-long"
 TOKEN_URL = "https://authz.constantcontact.com/oauth2/default/v1/token"

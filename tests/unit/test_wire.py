@@ -7,13 +7,13 @@ import json
 import pytest
 
 from cc_provider.exceptions import ConstantContactApiError, ConstantContactQuotaExceededError
+from cc_provider.hooks._connection import join_url
 from cc_provider.hooks._http import (
     QUOTA_HINT,
     HttpRequest,
     HttpResponse,
     api_error,
     error_fields,
-    join_url,
     parse_error_body,
 )
 
