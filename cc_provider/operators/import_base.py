@@ -212,7 +212,14 @@ class ConstantContactImportBaseOperator(ActivityWaiter, BaseOperator):
 
     def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> dict[str, Any]:
         """Resume after the trigger: succeed only on a success event whose counters pass."""
-        summary = self.resume_state(context) or {}
+        summary = self.resume_state(context)
+        if not summary:  # e.g. deferred by an older provider version, which kept it under another key
+            self.complete_event(context, event)  # a failed wait fails as such
+            raise ConstantContactError(
+                "The import resumed without the summary it kept before deferring, so it cannot account for its "
+                "rows. Clear the task to run it again: the requests already answered are not posted again (and "
+                "an import upserts by email, so nothing is duplicated)."
+            )
         activities = self.complete_event(context, event, sent=summary.get("rows_sent"))
         self.linked_list_id = (summary.get("list_ids") or [None])[0]
         return self._finish(context, summary, activities, None)

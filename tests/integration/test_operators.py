@@ -8,7 +8,7 @@ import json
 import pytest
 from airflow.sdk.exceptions import AirflowSensorTimeout, TaskDeferred
 
-from cc_provider.exceptions import ActivityFailedError, ContactsMissingError
+from cc_provider.exceptions import ActivityFailedError, ConstantContactError, ContactsMissingError
 from cc_provider.hooks.constant_contact import ConstantContactHook
 from cc_provider.operators.json_import import ConstantContactImportJsonOperator
 from cc_provider.operators.lists import ConstantContactCreateListOperator
@@ -229,6 +229,14 @@ class TestWaiting:
         task = ConstantContactImportJsonOperator(task_id="import", contacts=[], list_ids=["x"])
         event = None if status is None else {"status": status, "message": "it went wrong"}
         with pytest.raises((ActivityFailedError, AirflowSensorTimeout)):
+            task.execute_complete({"ti": RecordingTaskInstance()}, event=event)
+
+    def test_a_success_event_without_the_kept_summary_fails_and_says_what_to_do(self):
+        # e.g. a task deferred by a provider version that kept its summary under another XCom key
+        task = ConstantContactImportJsonOperator(task_id="import", contacts=[], list_ids=["x"])
+        done = {"activity_id": "a1", "state": "completed", "person_count": 1, "error_count": 0}
+        event = {"status": "success", "message": "1 activity(ies) completed.", "activities": [done]}
+        with pytest.raises(ConstantContactError, match="resumed without the summary.*Clear the task to run it again"):
             task.execute_complete({"ti": RecordingTaskInstance()}, event=event)
 
     def test_bad_max_error_rate_is_rejected(self):
