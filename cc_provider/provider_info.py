@@ -43,6 +43,13 @@ def get_provider_info() -> dict[str, Any]:
                 ],
             }
         ],
+        "transfers": [
+            {
+                "source-integration-name": "Common SQL",
+                "target-integration-name": INTEGRATION,
+                "python-module": "cc_provider.transfers.sql_to_constant_contact",
+            }
+        ],
         "sensors": [
             {
                 "integration-name": INTEGRATION,
@@ -56,6 +63,23 @@ def get_provider_info() -> dict[str, Any]:
             }
         ],
         "extra-links": ["cc_provider.links.ConstantContactListLink"],
+        "config": {
+            "constant_contact": {
+                "description": "Settings of the Constant Contact provider.",
+                "options": {
+                    "staging_url": {
+                        "description": "Where the example DAGs stage files between tasks (cc_provider.staging): "
+                        "a local folder, or a URL that every worker reaches, e.g. s3://aws_default@bucket/staging "
+                        "(the connection id before @ is optional; any scheme of an installed provider works). "
+                        "{AIRFLOW_HOME} is replaced by $AIRFLOW_HOME.",
+                        "version_added": "0.1.0",
+                        "type": "string",
+                        "example": "s3://aws_default@my-bucket/constant-contact/staging",
+                        "default": "{AIRFLOW_HOME}/staging",
+                    },
+                },
+            },
+        },
         "connection-types": [
             {
                 "hook-class-name": "cc_provider.hooks.constant_contact.ConstantContactHook",
@@ -82,8 +106,10 @@ def get_provider_info() -> dict[str, Any]:
                     "credential_store": {
                         "label": "Token store",
                         "description": "Where the current tokens are shared by every worker and the triggerer: "
-                        "'variable' (Airflow Variable constant_contact_token__<conn id>), 'file:/path/on/shared/disk' "
-                        "or the dotted path of a TokenStore subclass. The connection's refresh token seeds it.",
+                        "'variable' (Airflow Variable constant_contact_token__<conn id>), 'file:/path/on/shared/disk', "
+                        "'sql:<database conn id>' (a table in a PostgreSQL or SQLite database, locked by the "
+                        "database: safe across hosts) or the dotted path of a TokenStore subclass. The connection's "
+                        "refresh token seeds it.",
                         "schema": {"type": ["string", "null"], "default": "variable"},
                     },
                     "requests_per_second": {

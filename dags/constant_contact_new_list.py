@@ -18,12 +18,11 @@ from typing import Any
 
 from airflow.sdk import DAG, Param, task
 
-from cc_provider.contacts import PreparedImport
 from cc_provider.hooks.constant_contact import ConstantContactHook
 from cc_provider.operators.json_import import ConstantContactImportJsonOperator
 from cc_provider.operators.lists import ConstantContactCreateListOperator
 from cc_provider.sensors.activity import ConstantContactActivitySensor
-from cc_provider.staging import run_staging_dir, write_cursor_rows
+from cc_provider.staging import open_text, prepared_import, run_staging_dir, write_cursor_rows
 
 # Seconds between activity polls; each poll costs one API request per pending activity.
 POLL_SECONDS = float(os.environ.get("CC_EXAMPLE_POLL_SECONDS", "15"))
@@ -71,8 +70,8 @@ with DAG(
         import json
 
         out = run_staging_dir(run_id) / "contacts.jsonl"
-        prepared = PreparedImport(path, rejects_path=out.with_name("rejects.csv"))
-        with out.open("w", encoding="utf-8") as handle:
+        rejects = out.with_name("rejects.csv")
+        with prepared_import(path, rejects_path=rejects) as prepared, open_text(out, "w") as handle:
             for _, record in prepared.records():
                 handle.write(json.dumps(record) + "\n")
         counts = prepared.counts

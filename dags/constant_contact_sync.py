@@ -31,7 +31,7 @@ from cc_provider.hooks.constant_contact import ConstantContactHook
 from cc_provider.operators.json_import import ConstantContactImportJsonOperator
 from cc_provider.operators.lists import ConstantContactCreateListOperator
 from cc_provider.operators.membership import ConstantContactRemoveFromListOperator, ConstantContactVerifyListOperator
-from cc_provider.staging import iter_valid_emails, run_staging_dir, write_cursor_rows
+from cc_provider.staging import iter_valid_emails, open_text, run_staging_dir, write_cursor_rows
 
 POLL_SECONDS = float(os.environ.get("CC_EXAMPLE_POLL_SECONDS", "15"))
 API_POOL = "constant_contact_api"
@@ -175,7 +175,7 @@ with DAG(
             write_cursor_rows(cursor, out)
         expected = out.with_name("expected.txt")
         segment = set()
-        with expected.open("w", encoding="utf-8") as handle:
+        with open_text(expected, "w") as handle:
             for email in iter_valid_emails(str(out)):
                 segment.add(email)
                 handle.write(email + "\n")

@@ -20,7 +20,7 @@ from tools.layout_figures import PACKAGE, SANDBOX, cycles, import_graph, package
 #: (rank, module prefixes): a module imports only modules of a lower or its own rank (the longest prefix wins)
 LAYERS: list[tuple[int, tuple[str, ...]]] = [
     (10, ("cc_provider.auth",)),  # the CLI a person runs once: python -m cc_provider.auth
-    (9, ("cc_provider.operators", "cc_provider.sensors", "cc_provider.staging")),
+    (9, ("cc_provider.operators", "cc_provider.sensors", "cc_provider.transfers", "cc_provider.staging")),
     (8, ("cc_provider.waiting",)),
     (7, ("cc_provider.triggers",)),
     (6, ("cc_provider.hooks", "cc_provider.hooks.constant_contact")),
@@ -30,6 +30,7 @@ LAYERS: list[tuple[int, tuple[str, ...]]] = [
     (2, ("cc_provider.credential_stores",)),
     (1, ("cc_provider.hooks._http", "cc_provider.activity", "cc_provider.contacts", "cc_provider.links")),
     (1, ("cc_provider", "cc_provider.provider_info")),
+    (1, ("cc_provider.storage",)),  # local paths, URLs and ObjectStoragePath: read and written streamed
     (0, ("cc_provider.exceptions",)),
 ]
 

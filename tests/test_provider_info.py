@@ -45,6 +45,7 @@ def _dotted_paths() -> list[str]:
     paths = [
         m for kind in ("hooks", "operators", "sensors", "triggers") for e in info[kind] for m in e["python-modules"]
     ]
+    paths += [t["python-module"] for t in info["transfers"]]
     paths += [c["hook-class-name"] for c in info["connection-types"]]
     paths += info["extra-links"]
     return paths
@@ -110,8 +111,8 @@ def test_every_hook_operator_sensor_trigger_and_link_is_listed():
             continue
         if issubclass(cls, BaseSensorOperator):
             listed = cls.__module__ in modules("sensors")
-        elif issubclass(cls, BaseOperator):
-            listed = cls.__module__ in modules("operators")
+        elif issubclass(cls, BaseOperator):  # an operator, or a transfer (listed once, as Airflow's own are)
+            listed = cls.__module__ in modules("operators") | {t["python-module"] for t in info["transfers"]}
         elif issubclass(cls, BaseTrigger):
             listed = cls.__module__ in modules("triggers")
         elif issubclass(cls, BaseHook):

@@ -63,7 +63,7 @@ def airflow_env(sandbox_url: str, app_db: Path) -> dict[str, str]:
         "AIRFLOW_CONN_CONSTANT_CONTACT_DEFAULT": json.dumps(conn),
         "AIRFLOW_CONN_APP_DB": json.dumps({"conn_type": "sqlite", "host": str(app_db)}),
         "CC_EXAMPLE_POLL_SECONDS": "2",
-        "CC_EXAMPLE_STAGING_DIR": str(AIRFLOW_HOME / "staging"),
+        "AIRFLOW__CONSTANT_CONTACT__STAGING_URL": str(AIRFLOW_HOME / "staging"),  # the default, said here
     }
 
 

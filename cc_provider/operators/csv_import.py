@@ -9,6 +9,7 @@ from cc_provider.contacts import MAX_CSV_CONTACTS, ContactFileError, PreparedImp
 from cc_provider.contacts.fields import is_custom_field
 from cc_provider.hooks.constant_contact import ConstantContactHook
 from cc_provider.operators.import_base import ConstantContactImportBaseOperator, ImportRequest
+from cc_provider.storage import Location
 
 #: The column headings ``contacts_file_import`` takes besides ``cf:<name>`` (the spec's ``file`` parameter);
 #: ``contacts_json_import`` takes more (``home_phone``, ``work_street``, ...).
@@ -46,7 +47,8 @@ class ConstantContactImportCsvOperator(ConstantContactImportBaseOperator):
     with the header, that are uploaded from disk. See
     :class:`~cc_provider.operators.import_base.ConstantContactImportBaseOperator` for the shared options.
 
-    :param path: the CSV file. Templated.
+    :param path: the CSV file: a local path, a URL (``s3://``, ``gs://``, ``file://``, ...) or an
+        ``ObjectStoragePath``; an object is read from a streamed copy in the task's temporary directory. Templated.
     :param delimiter: the field delimiter, if sniffing should not guess it.
     :param encoding: the file's encoding, if it should not be detected.
     """
@@ -54,18 +56,22 @@ class ConstantContactImportCsvOperator(ConstantContactImportBaseOperator):
     template_fields: Sequence[str] = (*ConstantContactImportBaseOperator.template_fields, "path")
     default_max_contacts = MAX_CSV_CONTACTS
 
-    def __init__(self, *, path: str, delimiter: str | None = None, encoding: str | None = None, **kwargs: Any) -> None:
+    def __init__(
+        self, *, path: Location, delimiter: str | None = None, encoding: str | None = None, **kwargs: Any
+    ) -> None:
         super().__init__(**kwargs)
         self.path = path
         self.delimiter = delimiter
         self.encoding = encoding
 
     def prepare(self) -> PreparedImport:
+        source = self.source_file()
+        assert source is not None, "prepare() reads the local file the import's file context gives"
         prepared = PreparedImport(
-            self.path,
+            source,
             column_map=self.column_map,
             dedupe=self.dedupe,
-            rejects_path=self.rejects_path,
+            rejects_path=self.rejects_file(),
             delimiter=self.delimiter,
             encoding=self.encoding,
         )

@@ -5,13 +5,14 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 from airflow.sdk import BaseOperator, Context, conf
 
+from cc_provider import storage
 from cc_provider.exceptions import ActivityFailedError
 from cc_provider.hooks.constant_contact import ConstantContactHook
+from cc_provider.storage import Location
 from cc_provider.waiting import ActivityWaiter
 
 
@@ -22,7 +23,8 @@ class ConstantContactExportContactsOperator(ActivityWaiter, BaseOperator):
     Starts the export activity, waits for it (in the triggerer when ``deferrable``), then downloads
     the file. Returns ``{"path", "activity_id", "rows"}``.
 
-    :param path: where to write the CSV. Templated.
+    :param path: where to write the CSV: a local path, a URL (``s3://``, ``file://``, ...) or an
+        ``ObjectStoragePath`` (written in chunks; an object store uploads as it goes). Templated.
     :param list_ids: export only these lists' contacts (up to 50). Templated.
     :param status: export only contacts in this status (e.g. ``active``, ``unsubscribed``).
     :param fields: columns to export; by default all of them (``email_address`` brings the opt-in/out columns).
@@ -37,7 +39,7 @@ class ConstantContactExportContactsOperator(ActivityWaiter, BaseOperator):
     def __init__(
         self,
         *,
-        path: str,
+        path: Location,
         list_ids: list[str] | None = None,
         status: str | None = None,
         fields: list[str] | None = None,
@@ -75,10 +77,12 @@ class ConstantContactExportContactsOperator(ActivityWaiter, BaseOperator):
         href = ((activity.get("_links") or {}).get("results") or {}).get("href")
         if not href:
             raise ActivityFailedError(f"Export activity {activity_id} completed without a results link.")
-        content = hook.download_export(href)
-        target = Path(self.path)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_bytes(content)
-        rows = max(0, sum(1 for _ in csv.reader(io.StringIO(content.decode("utf-8-sig")))) - 1)
-        self.log.info("Exported %d contact row(s) to %s.", rows, target)
-        return {"path": str(target), "activity_id": activity_id, "rows": rows}
+        content = hook.download_export(href)  # the hook returns the whole body: it is held once, never copied
+        with storage.open_write(self.path) as target:
+            for start in range(0, len(content), storage.CHUNK_BYTES):
+                target.write(content[start : start + storage.CHUNK_BYTES])
+        with io.TextIOWrapper(io.BytesIO(content), encoding="utf-8-sig", newline="") as text:
+            rows = max(0, sum(1 for _ in csv.reader(text)) - 1)
+        where = storage.url(self.path)
+        self.log.info("Exported %d contact row(s) to %s.", rows, where)
+        return {"path": where, "activity_id": activity_id, "rows": rows}

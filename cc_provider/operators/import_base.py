@@ -12,7 +12,6 @@ What every bulk-import operator does.
 
 from __future__ import annotations
 
-import os
 import tempfile
 from abc import abstractmethod
 from collections.abc import Iterator, Sequence
@@ -21,14 +20,17 @@ from typing import Any
 
 from airflow.sdk import BaseOperator, Context, conf
 
+from cc_provider import storage
 from cc_provider.activity import DEFAULT_UNKNOWN_STATE_GRACE, rejected_count
 from cc_provider.contacts import PreparedImport, UnknownCustomFieldsError, missing_custom_fields
 from cc_provider.contacts.dedupe import DedupeMode
 from cc_provider.exceptions import ConstantContactError
 from cc_provider.hooks.constant_contact import ConstantContactHook
 from cc_provider.links import ConstantContactListLink
+from cc_provider.operators.import_files import ImportFiles
 from cc_provider.operators.landing import check_membership, count_members, write_api_rejects
 from cc_provider.operators.submissions import SubmissionLedger, fingerprint, submit_all
+from cc_provider.storage import Location
 from cc_provider.waiting import ActivityWaiter
 
 ACTIVITY_IDS_KEY = "activity_ids"
@@ -58,7 +60,7 @@ class ImportRequest:
     chunk: Any = field(repr=False, default=None)  # CsvChunk or JsonImportBatch, to map "Line N" errors
 
 
-class ConstantContactImportBaseOperator(ActivityWaiter, BaseOperator):
+class ConstantContactImportBaseOperator(ImportFiles, ActivityWaiter, BaseOperator):
     """
     Validate, split, submit (once) and optionally wait for a bulk contact import.
 
@@ -66,7 +68,8 @@ class ConstantContactImportBaseOperator(ActivityWaiter, BaseOperator):
     :param list_names: names of the lists instead of ids; missing lists are created (not in a dry run). Templated.
     :param column_map: source column -> V3 import name (``None`` drops a column), for what the aliases miss.
     :param dedupe: ``"first"`` or ``"last"`` occurrence of an email wins; ``None`` keeps duplicates.
-    :param rejects_path: CSV of rows rejected locally (and, after a wait, by the API). Templated.
+    :param rejects_path: CSV of rows rejected locally (and, after a wait, by the API): a local path, a URL or
+        an ``ObjectStoragePath``; an object is written locally in the task and uploaded. Templated.
     :param dry_run: read, check, count and estimate the requests; send nothing.
     :param max_reject_rate: fail before any upload if more than this share of rows is rejected locally.
     :param create_custom_fields: create custom fields named by ``cf:`` columns that the account lacks
@@ -98,7 +101,7 @@ class ConstantContactImportBaseOperator(ActivityWaiter, BaseOperator):
         list_names: list[str] | str | None = None,
         column_map: dict[str, str | None] | None = None,
         dedupe: DedupeMode | None = "first",
-        rejects_path: str | None = None,
+        rejects_path: Location | None = None,
         dry_run: bool = False,
         max_reject_rate: float | None = None,
         create_custom_fields: bool = False,
@@ -145,11 +148,7 @@ class ConstantContactImportBaseOperator(ActivityWaiter, BaseOperator):
         self.fail_on_errors = fail_on_errors
         self.constant_contact_conn_id = constant_contact_conn_id
 
-    # -- what a subclass provides -------------------------------------------------------------------
-
-    @abstractmethod
-    def prepare(self) -> PreparedImport:
-        """Open the source as a :class:`~cc_provider.contacts.PreparedImport`."""
+    # -- what a subclass provides: prepare() (see ImportFiles), stage(), post() ----------------------
 
     @abstractmethod
     def stage(self, prepared: PreparedImport, list_ids: list[str], directory: str | None) -> Iterator[ImportRequest]:
@@ -164,8 +163,8 @@ class ConstantContactImportBaseOperator(ActivityWaiter, BaseOperator):
     def execute(self, context: Context) -> dict[str, Any]:
         hook = ConstantContactHook(self.constant_contact_conn_id)
         list_ids = self._list_ids(hook)
-        with tempfile.TemporaryDirectory(prefix="cc-import-") as staging:
-            prepared = self.prepare()
+        with tempfile.TemporaryDirectory(prefix="cc-import-") as staging, self._local_files(staging, rejects=True):
+            prepared = self._prepare()
             requests = list(self.stage(prepared, list_ids, None if self.dry_run_only else staging))
             for warning in prepared.warnings:
                 self.log.warning("%s", warning)
@@ -259,7 +258,7 @@ class ConstantContactImportBaseOperator(ActivityWaiter, BaseOperator):
             "requests": len(requests),
             "bytes": sum(r.size_bytes for r in requests),
             "list_ids": list_ids,
-            "rejects_path": self.rejects_path,
+            "rejects_path": storage.url(self.rejects_path) if self.rejects_path else None,
             "warnings": list(prepared.warnings),
         }
 
@@ -307,7 +306,10 @@ class ConstantContactImportBaseOperator(ActivityWaiter, BaseOperator):
             return None
         account, list_ids = getattr(self, "lineage_lists", (None, []))
         path = getattr(self, "path", None)
-        inputs = [Dataset(namespace="file", name=os.path.abspath(path))] if path else []
+        inputs = []
+        if path:
+            where = storage.as_storage_path(path)
+            inputs = [Dataset(namespace=where.namespace if storage.is_remote(path) else "file", name=where.path)]
         outputs = [Dataset(namespace=f"constantcontact://{account}", name=f"lists/{i}") for i in list_ids]
         return OperatorLineage(inputs=inputs, outputs=outputs)
 
@@ -328,7 +330,11 @@ class ConstantContactImportBaseOperator(ActivityWaiter, BaseOperator):
         if self.rejects_path and any(rejected_count(a) or a.get("activity_errors") for a in activities):
             if requests is None:
                 requests = self._restage(summary)
-            named, unidentified = write_api_rejects(hook, self.rejects_path, activities, requests, self.log)
+            with (
+                tempfile.TemporaryDirectory(prefix="cc-rejects-") as directory,
+                storage.writable(self.rejects_path, directory, append=True) as rejects,
+            ):
+                named, unidentified = write_api_rejects(hook, rejects, activities, requests, self.log)
             rejected_by_api = named + unidentified  # a message may name a row the counters left out
         imported = rows_sent - rejected_by_api
         contacts_imported = max(0, contacts_sent - rejected_by_api)
@@ -374,11 +380,14 @@ class ConstantContactImportBaseOperator(ActivityWaiter, BaseOperator):
         source maps the API's rejections to rows. ``None`` (and a warning) when the source is unreadable.
         """
         try:
-            prepared = self.prepare()
-            if summary.get("source_fingerprint") != fingerprint(prepared.identity):
-                self.log.warning("The source changed since it was imported; the rows the API rejected are not named.")
-                return None
-            return list(self.stage(prepared, list(summary.get("list_ids") or []), None))
+            with tempfile.TemporaryDirectory(prefix="cc-restage-") as directory, self._local_files(directory):
+                prepared = self._prepare()
+                if summary.get("source_fingerprint") != fingerprint(prepared.identity):
+                    self.log.warning(
+                        "The source changed since it was imported; the rows the API rejected are not named."
+                    )
+                    return None
+                return list(self.stage(prepared, list(summary.get("list_ids") or []), None))
         except (OSError, ConstantContactError, ValueError) as err:
             self.log.warning("Could not read the source again to name the rows the API rejected: %s", err)
             return None

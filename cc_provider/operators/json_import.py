@@ -12,6 +12,7 @@ from typing import Any
 from cc_provider.contacts import PreparedImport, iter_json_import_batches
 from cc_provider.hooks.constant_contact import ConstantContactHook
 from cc_provider.operators.import_base import ACTIVITY_IDS_KEY, ConstantContactImportBaseOperator, ImportRequest
+from cc_provider.storage import Location
 
 __all__ = ["ACTIVITY_IDS_KEY", "ConstantContactImportJsonOperator"]
 
@@ -38,7 +39,8 @@ class ConstantContactImportJsonOperator(ConstantContactImportBaseOperator):
     :class:`~cc_provider.operators.import_base.ConstantContactImportBaseOperator` for the shared options.
 
     :param contacts: records to import. Templated.
-    :param path: file of records. Templated.
+    :param path: file of records: a local path, a URL (``s3://``, ``gs://``, ``file://``, ...) or an
+        ``ObjectStoragePath``; an object is read from a streamed copy in the task's temporary directory. Templated.
     :param json_array_key: for a JSON file whose top level is an object, the key whose array holds the
         contacts (``{"contacts": [...]}``); without it, an object whose only array of objects is under
         one key is read from there, with a warning, and any other layout stops with a clear error.
@@ -50,7 +52,7 @@ class ConstantContactImportJsonOperator(ConstantContactImportBaseOperator):
         self,
         *,
         contacts: list[Mapping[str, Any]] | None = None,
-        path: str | None = None,
+        path: Location | None = None,
         json_array_key: str | None = None,
         **kwargs: Any,
     ) -> None:
@@ -62,12 +64,12 @@ class ConstantContactImportJsonOperator(ConstantContactImportBaseOperator):
         self.json_array_key = json_array_key
 
     def prepare(self) -> PreparedImport:
-        source = self.path if self.path else list(self.contacts or [])
+        source = self.source_file() or list(self.contacts or [])
         return PreparedImport(
             source,
             column_map=self.column_map,
             dedupe=self.dedupe,
-            rejects_path=self.rejects_path,
+            rejects_path=self.rejects_file(),
             json_array_key=self.json_array_key,
         )
 

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import random
+import tempfile
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
 from airflow.sdk import BaseOperator, Context, conf
 
+from cc_provider import storage
 from cc_provider.contacts import iter_json_records
 from cc_provider.exceptions import ListVerificationError
 from cc_provider.hooks.constant_contact import MAX_CONTACT_IDS_PER_ACTIVITY, ConstantContactHook
@@ -19,14 +21,19 @@ REPORT_SAMPLE = 20
 
 
 def read_emails(source: Iterable[str] | str) -> set[str]:
-    """Lower-cased emails from a list, or from a file: JSON/JSON Lines records with ``email``, else one per line."""
+    """
+    Lower-cased emails from a list, or from a file: JSON/JSON Lines records with ``email``, else one per line.
+
+    The file is a local path or a URL (:mod:`cc_provider.storage`; an object is read from a local copy).
+    """
     if not isinstance(source, str):
         return {e.strip().lower() for e in source if e and e.strip()}
-    path = Path(source)
-    if path.suffix.lower() in {".json", ".jsonl", ".ndjson"}:
-        return {str(r["email"]).strip().lower() for r in iter_json_records(path) if r.get("email")}
-    with path.open(encoding="utf-8-sig") as handle:
-        return {line.strip().lower() for line in handle if line.strip()}
+    with tempfile.TemporaryDirectory(prefix="cc-emails-") as directory:
+        path = Path(storage.readable(source, directory))
+        if path.suffix.lower() in {".json", ".jsonl", ".ndjson"}:
+            return {str(r["email"]).strip().lower() for r in iter_json_records(path) if r.get("email")}
+        with path.open(encoding="utf-8-sig") as handle:
+            return {line.strip().lower() for line in handle if line.strip()}
 
 
 class ConstantContactVerifyListOperator(BaseOperator):

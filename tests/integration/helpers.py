@@ -13,11 +13,16 @@ from cc_sandbox.app_db import create_app_db
 from cc_sandbox.testing import patch_config
 
 
-def use_app_db(tmp_path: Path, monkeypatch: Any, users: int) -> Path:
-    """Create the example DAGs' synthetic app database, point ``app_db`` at it and staging beside it."""
+def use_app_db(tmp_path: Path, monkeypatch: Any, users: int, staging_url: str | None = None) -> Path:
+    """
+    Create the example DAGs' synthetic app database, point ``app_db`` at it and staging beside it.
+
+    Staging is ``[constant_contact] staging_url``: a ``file://`` URL of ``tmp_path/staging`` unless given.
+    """
     path = create_app_db(tmp_path / "app.db", users=users)
     monkeypatch.setenv("AIRFLOW_CONN_APP_DB", json.dumps({"conn_type": "sqlite", "host": str(path)}))
-    monkeypatch.setenv("CC_EXAMPLE_STAGING_DIR", str(tmp_path / "staging"))
+    monkeypatch.delenv("CC_EXAMPLE_STAGING_DIR", raising=False)
+    monkeypatch.setenv("AIRFLOW__CONSTANT_CONTACT__STAGING_URL", staging_url or (tmp_path / "staging").as_uri())
     return path
 
 

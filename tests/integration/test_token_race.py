@@ -2,10 +2,12 @@
 Refresh tokens under a thundering herd: 16 processes need a new token at the same moment.
 
 The sandbox runs with rotating refresh tokens (single use; each refresh revokes every older one) and
-the real token-endpoint limit (1 request a second). Every process uses a ``file:`` token store. Whatever
-the reason for refreshing (empty store, expired access token, or a 401 on a token the server revoked),
-exactly one token request must reach the server, no process may fail, and the refresh token left in
-the store must be the live one. Long-lived refresh tokens share their access token the same way.
+the real token-endpoint limit (1 request a second). Every case runs with each store whose lock is exclusive:
+``file:`` (flock), ``sql:`` on SQLite (BEGIN IMMEDIATE) and ``sql:`` on PostgreSQL (an advisory lock; skipped
+where the server is not installed). Whatever the reason for refreshing (empty store, expired access token, or
+a 401 on a token the server revoked), exactly one token request must reach the server, no process may fail,
+and the refresh token left in the store must be the live one. Long-lived refresh tokens share their access
+token the same way.
 """
 
 from __future__ import annotations
@@ -19,14 +21,17 @@ from pathlib import Path
 
 import pytest
 
-from cc_provider.credential_stores import FileTokenStore, TokenRecord
+from cc_provider.credential_stores import FileTokenStore, SqlTokenStore, TokenRecord, TokenStore
+from cc_provider.credential_stores.sql import TABLE
 from cc_sandbox.config import SandboxConfig
 from cc_sandbox.server import SandboxServer, airflow_connection
 from cc_sandbox.testing import FAST_CONFIG, expire_tokens, reset_sandbox, sandbox_stats
+from tests.integration.postgres import postgres  # noqa: F401 (fixture, through getfixturevalue)
 
 PROCESSES = 16
 CONN_ENV = "AIRFLOW_CONN_CC_RACE"
 TOKEN_ROUTE = "POST /oauth2/default/v1/token"
+DB_CONN_ENV = "AIRFLOW_CONN_CC_TOKENS_DB"
 
 
 @pytest.fixture(scope="module")
@@ -36,18 +41,35 @@ def rotating_sandbox():
         yield server
 
 
+@pytest.fixture(params=["file", "sqlite", "postgres"])
+def token_store(request, tmp_path, monkeypatch) -> tuple[str, TokenStore]:
+    """An empty store: ``(the connection's credential_store extra, the store as the test reads it)``."""
+    if request.param == "file":
+        path = tmp_path / "tokens" / "cc_race.json"
+        return f"file:{path}", FileTokenStore(path)
+    if request.param == "sqlite":
+        db = json.dumps({"conn_type": "sqlite", "host": str(tmp_path / "tokens.db")})
+    else:
+        server = request.getfixturevalue("postgres")
+        with server.connect() as conn:
+            conn.execute(f"DROP TABLE IF EXISTS {TABLE}")
+        db = server.airflow_conn
+    monkeypatch.setenv(DB_CONN_ENV, db)
+    return "sql:cc_tokens_db", SqlTokenStore("cc_tokens_db", conn_id="cc_race")
+
+
 @pytest.fixture
-def race(rotating_sandbox, tmp_path, monkeypatch):
-    """A reset rotating sandbox and a connection using a file store in ``tmp_path``."""
+def race(rotating_sandbox, token_store, monkeypatch):
+    """A reset rotating sandbox and a connection using an empty ``token_store``."""
     reset_sandbox(rotating_sandbox)
     conn = airflow_connection(rotating_sandbox)
-    store_path = tmp_path / "tokens" / "cc_race.json"
-    conn["extra"].update(token_type="rotating", token_store=f"file:{store_path}")
+    spec, store = token_store
+    conn["extra"].update(token_type="rotating", token_store=spec)
     monkeypatch.setenv(CONN_ENV, json.dumps(conn))
     from cc_provider.hooks.constant_contact import ConstantContactHook
 
     ConstantContactHook("cc_race").exchange  # noqa: B018 - warm Airflow's lazy caches once, before forking
-    return rotating_sandbox, FileTokenStore(store_path)
+    return rotating_sandbox, store
 
 
 def _child(barrier, results, warm: bool) -> None:
@@ -82,7 +104,7 @@ def run_herd(processes: int = PROCESSES, warm: bool = False) -> list[tuple[str, 
     return outcomes
 
 
-def assert_one_refresh_and_no_failure(server, store: FileTokenStore, outcomes) -> TokenRecord:
+def assert_one_refresh_and_no_failure(server, store: TokenStore, outcomes) -> TokenRecord:
     failures = [detail for status, detail in outcomes if status != "ok"]
     assert failures == []
     assert len(outcomes) == PROCESSES
@@ -138,11 +160,11 @@ def long_lived_sandbox():
         yield server
 
 
-def test_long_lived_tokens_are_refreshed_once_for_every_process(long_lived_sandbox, tmp_path, monkeypatch):
+def test_long_lived_tokens_are_refreshed_once_for_every_process(long_lived_sandbox, token_store, monkeypatch):
     reset_sandbox(long_lived_sandbox)
     conn = airflow_connection(long_lived_sandbox)
-    store = FileTokenStore(tmp_path / "tokens" / "cc_race.json")
-    conn["extra"].update(token_type="long_lived", token_store=f"file:{store.path}")
+    spec, store = token_store
+    conn["extra"].update(token_type="long_lived", token_store=spec)
     monkeypatch.setenv(CONN_ENV, json.dumps(conn))
     from cc_provider.hooks.constant_contact import ConstantContactHook
 
@@ -151,7 +173,9 @@ def test_long_lived_tokens_are_refreshed_once_for_every_process(long_lived_sandb
     assert record.refresh_token == long_lived_sandbox.config.refresh_token  # long-lived: never rotated
 
 
+@pytest.mark.parametrize("token_store", ["file"], indirect=True)
 def test_the_store_file_is_private(race):
     server, store = race
     run_herd(1)
+    assert isinstance(store, FileTokenStore)
     assert oct(Path(store.path).stat().st_mode & 0o777) == "0o600"

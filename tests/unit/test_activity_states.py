@@ -35,6 +35,7 @@ from cc_provider.exceptions import (
     ConstantContactQuotaExceededError,
     ConstantContactTransportError,
 )
+from tests.recording_log import RecordingLog
 
 ERRORS = [
     {"message": "Invalid email address", "row": 3},
@@ -463,19 +464,6 @@ class TestActivityWatchUnknownState:
         watch = ActivityWatch(["a"], unknown_state_grace=GRACE)
         verdict = watch.observe(poll(running("a", state)), now=T0)
         assert verdict.outcome is Outcome.PENDING
-
-
-class RecordingLog:
-    """A stand-in for a task's logger: keeps ``(level, message)`` for each call."""
-
-    def __init__(self) -> None:
-        self.records: list[tuple[str, str]] = []
-
-    def info(self, message: str, *args: object) -> None:
-        self.records.append(("info", message % args))
-
-    def warning(self, message: str, *args: object) -> None:
-        self.records.append(("warning", message % args))
 
 
 class TestStep:

@@ -32,6 +32,7 @@ from cc_provider.triggers.activity import ConstantContactActivityTrigger
 from cc_provider.waiting import DEFERRAL_MARGIN_SECONDS, RESUME_KEY, ActivityWaiter
 from cc_sandbox.testing import patch_config, sandbox_stats
 from tests.integration.helpers import submit_import, wait_until
+from tests.recording_log import RecordingLog
 
 NOW = 1_900_000_000.0
 POLL = 30.0
@@ -51,22 +52,6 @@ class FakeClock:
     def sleep(self, seconds: float) -> None:
         self.sleeps.append(seconds)
         self.now += seconds
-
-
-class RecordingLog:
-    """Keeps ``(level, message)`` of each call, as a task's logger would print them."""
-
-    def __init__(self) -> None:
-        self.records: list[tuple[str, str]] = []
-
-    def info(self, message: str, *args: object) -> None:
-        self.records.append(("info", message % args))
-
-    def warning(self, message: str, *args: object) -> None:
-        self.records.append(("warning", message % args))
-
-    def messages(self, level: str) -> list[str]:
-        return [text for kind, text in self.records if kind == level]
 
 
 class TaskInstance:
