@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from pathlib import Path
 from typing import Any
+
+import pytest
+from airflow.sdk.exceptions import TaskDeferred
 
 from cc_provider.contacts.uploads import iter_json_import_batches
 from cc_provider.hooks.constant_contact import ConstantContactHook
@@ -84,3 +88,22 @@ class RecordingTaskInstance:
     def xcom_pull(self, task_ids: str, key: str, map_indexes: int = -1) -> object:
         assert task_ids == self.task_id
         return self.pushed.get(key)
+
+
+def run_task(task: Any, *, deferred: bool) -> Any:
+    """
+    Run an operator's try: ``execute``; with ``deferred``, it must defer, and its trigger runs as the triggerer
+    would (to its one event), then ``execute_complete`` takes the event. The task instance is a recording one.
+    """
+    ti = RecordingTaskInstance()
+    if not deferred:
+        return task.execute({"ti": ti})
+    with pytest.raises(TaskDeferred) as raised:
+        task.execute({"ti": ti})
+    (event,) = asyncio.run(trigger_events(raised.value.trigger))
+    return task.execute_complete({"ti": ti}, event=event)
+
+
+async def trigger_events(trigger: Any) -> list[dict[str, Any]]:
+    """Every event a trigger yields until its ``run()`` returns."""
+    return [event.payload async for event in trigger.run()]

@@ -10,19 +10,17 @@ rejects file accounts for every rejected row, and the list holds exactly the imp
 
 from __future__ import annotations
 
-import asyncio
 import csv
 from pathlib import Path
 
 import pytest
-from airflow.sdk.exceptions import TaskDeferred
 
 from cc_provider.hooks.constant_contact import ConstantContactHook
 from cc_provider.operators.csv_import import ConstantContactImportCsvOperator
 from cc_provider.operators.json_import import ConstantContactImportJsonOperator
 from cc_sandbox.behaviour import BEHAVIOUR_PROFILES
 from cc_sandbox.testing import flag_emails, patch_config
-from tests.integration.helpers import RecordingTaskInstance
+from tests.integration.helpers import run_task
 
 GOOD = [f"good{i}@example.com" for i in range(10)]
 FLAGGED = ["flagged1@example.com", "flagged2@example.com"]
@@ -43,20 +41,6 @@ def write_source(path: Path, kind: str) -> str:
 
         path.write_text(json.dumps([{"email": email, "first_name": "Name"} for email in EMAILS]))
     return str(path)
-
-
-def run(task, wait: str) -> dict:
-    ti = RecordingTaskInstance()
-    if wait == "worker":
-        return task.execute({"ti": ti})
-    with pytest.raises(TaskDeferred) as deferred:
-        task.execute({"ti": ti})
-    (event,) = asyncio.run(events(deferred.value.trigger))
-    return task.execute_complete({"ti": ti}, event=event)
-
-
-async def events(trigger) -> list[dict]:
-    return [event.payload async for event in trigger.run()]
 
 
 @pytest.mark.parametrize("wait", ["worker", "deferred"])
@@ -82,7 +66,7 @@ def test_every_row_is_accounted_for_whatever_the_api_reports(
         deferrable=wait == "deferred",
         poll_interval=0.05,
     )
-    summary = run(task, wait)
+    summary = run_task(task, deferred=wait == "deferred")
 
     assert (summary["rows_read"], summary["rows_rejected"], summary["rows_sent"], summary["requests"]) == (13, 1, 12, 3)
     assert summary["rows_rejected_by_api"] == 2

@@ -30,7 +30,15 @@ from cc_provider.operators.json_import import ConstantContactImportJsonOperator
 from cc_sandbox.app_db import synthetic_users
 from cc_sandbox.testing import flag_emails, patch_config
 from tests.conftest import REPO
-from tests.integration.helpers import RecordingTaskInstance, slow_activities, use_app_db, wait_until, xcom_value
+from tests.integration.helpers import (
+    RecordingTaskInstance,
+    run_task,
+    slow_activities,
+    trigger_events,
+    use_app_db,
+    wait_until,
+    xcom_value,
+)
 
 GOOD = [f"good{i}@example.com" for i in range(8)]
 FLAGGED = "flagged@example.com"  # passes the local checks; the sandbox's API rejects it
@@ -84,20 +92,6 @@ def operator_for(kind: str):
     return ConstantContactImportCsvOperator if kind == "csv" else ConstantContactImportJsonOperator
 
 
-def run(task, *, deferred: bool) -> dict:
-    ti = RecordingTaskInstance()
-    if not deferred:
-        return task.execute({"ti": ti})
-    with pytest.raises(TaskDeferred) as raised:
-        task.execute({"ti": ti})
-    (event,) = asyncio.run(_events(raised.value.trigger))
-    return task.execute_complete({"ti": ti}, event=event)
-
-
-async def _events(trigger) -> list[dict]:
-    return [event.payload async for event in trigger.run()]
-
-
 @pytest.mark.parametrize("where", ["memory", "file"])
 @pytest.mark.parametrize("kind", ["csv", "json"])
 def test_an_import_reads_a_url_and_writes_its_rejects_to_object_storage(
@@ -112,7 +106,7 @@ def test_an_import_reads_a_url_and_writes_its_rejects_to_object_storage(
     rejects = f"{bucket}/out/rejects.csv"
     list_id = hook.create_list(f"From {where} {kind}")["list_id"]
     flag_emails(cc_sandbox, FLAGGED)
-    summary = run(
+    summary = run_task(
         operator_for(kind)(
             task_id="import",
             path=ObjectStoragePath(source) if kind == "json" else source,  # both forms are taken
@@ -148,7 +142,7 @@ def test_after_a_deferral_the_object_is_read_again_to_name_the_rows_the_api_reje
     flag_emails(cc_sandbox, FLAGGED)
     patch_config(cc_sandbox, activity_start_delay=1.0)  # still pending at the first look: the task defers
     try:
-        summary = run(
+        summary = run_task(
             operator_for(kind)(
                 task_id="import",
                 path=source,
@@ -172,7 +166,7 @@ def test_after_a_deferral_the_object_is_read_again_to_name_the_rows_the_api_reje
 def test_a_dry_run_uploads_its_rejects_and_sends_nothing(hook, cc_sandbox, bucket, task_tmp):
     source = put(f"{bucket}/people.csv", source_bytes("csv"))
     rejects = f"{bucket}/dry/rejects.csv"
-    summary = run(
+    summary = run_task(
         ConstantContactImportCsvOperator(
             task_id="import",
             path=source,
@@ -194,7 +188,7 @@ def test_a_changed_object_does_not_resume_the_record_of_the_one_before(hook, cc_
 
     def source_fingerprint() -> str:
         task = ConstantContactImportCsvOperator(task_id="import", path=source, list_ids=[list_id])
-        return run(task, deferred=False)["source_fingerprint"]
+        return run_task(task, deferred=False)["source_fingerprint"]
 
     put(source, source_bytes("csv"))
     first = source_fingerprint()
@@ -223,7 +217,7 @@ def test_an_unreadable_object_after_a_deferral_reports_rejects_per_request(hook,
         with pytest.raises(TaskDeferred) as raised:
             task.execute({"ti": ti})
         fsspec.filesystem("memory").rm(storage.as_storage_path(source).path)  # gone before the task resumes
-        (event,) = asyncio.run(_events(raised.value.trigger))
+        (event,) = asyncio.run(trigger_events(raised.value.trigger))
     finally:
         patch_config(cc_sandbox, activity_start_delay=0.0)
     summary = task.execute_complete({"ti": ti}, event=event)

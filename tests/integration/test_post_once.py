@@ -8,15 +8,12 @@ among the newest activities for "its" lost one would adopt A's, report success, 
 
 from __future__ import annotations
 
-import asyncio
-
 import pytest
-from airflow.sdk.exceptions import TaskDeferred
 
 from cc_provider.hooks.constant_contact import ConstantContactHook
 from cc_provider.operators.json_import import ConstantContactImportJsonOperator
 from cc_sandbox.testing import add_fault, patch_config, sandbox_stats
-from tests.integration.helpers import RecordingTaskInstance, wait_until
+from tests.integration.helpers import RecordingTaskInstance, run_task, wait_until
 
 IMPORT_PATH = "/v3/activities/contacts_json_import"
 
@@ -27,20 +24,6 @@ def people(prefix: str, n: int = 25) -> list[dict[str, str]]:
 
 def emails_on(hook: ConstantContactHook, list_id: str) -> set[str]:
     return {c["email_address"]["address"] for c in hook.iter_contacts(lists=list_id)}
-
-
-def run_import(task: ConstantContactImportJsonOperator, wait: str) -> dict:
-    ti = RecordingTaskInstance()
-    if wait != "deferred":
-        return task.execute({"ti": ti})
-    with pytest.raises(TaskDeferred) as deferred:
-        task.execute({"ti": ti})
-    (event,) = asyncio.run(events(deferred.value.trigger))  # the trigger, as the triggerer would run it
-    return task.execute_complete({"ti": ti}, event=event)
-
-
-async def events(trigger) -> list[dict]:
-    return [event.payload async for event in trigger.run()]
 
 
 @pytest.mark.parametrize("wait", ["none", "worker", "deferred"])
@@ -64,7 +47,7 @@ def test_a_dropped_post_is_posted_again_not_matched_to_a_stranger(cc_connection,
         deferrable=wait == "deferred",
         poll_interval=0.05,
     )
-    summary = run_import(second, wait)
+    summary = run_task(second, deferred=wait == "deferred")
 
     assert activity_a not in summary["activity_ids"]
     assert summary["requests_reposted"] == 1

@@ -7,19 +7,17 @@ PostgreSQL server of tests/integration/postgres.py (where the rows come through 
 
 from __future__ import annotations
 
-import asyncio
 import csv
 import json
 import sqlite3
 
 import pytest
 from airflow.providers.sqlite.hooks.sqlite import SqliteHook
-from airflow.sdk.exceptions import TaskDeferred
 
 from cc_provider.hooks.constant_contact import ConstantContactHook
 from cc_provider.transfers.sql_to_constant_contact import SqlSourceError, SqlToConstantContactOperator
 from cc_sandbox.testing import flag_emails, patch_config, sandbox_stats
-from tests.integration.helpers import RecordingTaskInstance
+from tests.integration.helpers import run_task
 from tests.integration.postgres import PostgresServer, postgres  # noqa: F401 (fixture)
 
 GOOD = [f"good{i}@example.com" for i in range(6)]
@@ -62,20 +60,6 @@ def hook(cc_connection, monkeypatch) -> ConstantContactHook:
     return ConstantContactHook()
 
 
-def run(task, wait: str = "worker") -> dict:
-    ti = RecordingTaskInstance()
-    if wait == "worker":
-        return task.execute({"ti": ti})
-    with pytest.raises(TaskDeferred) as deferred:
-        task.execute({"ti": ti})
-    (event,) = asyncio.run(_events(deferred.value.trigger))
-    return task.execute_complete({"ti": ti}, event=event)
-
-
-async def _events(trigger) -> list[dict]:
-    return [event.payload async for event in trigger.run()]
-
-
 def read_rejects(path) -> list[dict[str, str]]:
     with open(path, newline="", encoding="utf-8") as handle:
         return list(csv.DictReader(handle))
@@ -106,7 +90,7 @@ def test_the_rows_of_a_query_land_on_the_list_exactly(hook, cc_sandbox, people_d
     if wait == "deferred":
         patch_config(cc_sandbox, activity_start_delay=1.0)  # still pending at the first look: it defers
     task = transfer(people_db, tmp_path, wait_for_completion=True, deferrable=wait == "deferred")
-    summary = run(task, wait)
+    summary = run_task(task, deferred=wait == "deferred")
     log = capsys.readouterr().out
 
     (list_id,) = summary["list_ids"]
@@ -138,7 +122,7 @@ def test_the_rows_of_a_query_land_on_the_list_exactly(hook, cc_sandbox, people_d
 
 def test_dry_run_sends_nothing(hook, cc_sandbox, people_db, tmp_path):
     list_id = hook.create_list("Existing")["list_id"]
-    summary = run(transfer(people_db, tmp_path, dry_run=True, list_names=["Existing"]))
+    summary = run_task(transfer(people_db, tmp_path, dry_run=True, list_names=["Existing"]), deferred=False)
     assert summary["dry_run"] is True and summary["rows_sent"] == 0
     assert (summary["rows_read"], summary["rows_valid"], summary["requests"]) == (9, 7, 3)
     assert sandbox_stats(cc_sandbox).get("import_posts", 0) == 0
@@ -178,7 +162,7 @@ class CountingTransfer(SqlToConstantContactOperator):
 
 def test_other_databases_are_read_with_fetchmany_in_fetch_size_chunks(hook, cc_sandbox, people_db, tmp_path):
     CountingConnection.cursors.clear()
-    summary = run(transfer(people_db, tmp_path, cls=CountingTransfer, fetch_size=4))
+    summary = run_task(transfer(people_db, tmp_path, cls=CountingTransfer, fetch_size=4), deferred=False)
     (cursor,) = CountingConnection.cursors
     assert cursor.sizes == [4, 4, 4, 4]  # 4 + 4 + 1 rows, then the empty fetch that ends the result
     assert summary["rows_read"] == 9
@@ -189,7 +173,7 @@ def test_other_databases_are_read_with_fetchmany_in_fetch_size_chunks(hook, cc_s
 def test_a_connection_without_a_db_api_hook_fails_before_anything_is_sent(hook, cc_sandbox, tmp_path):
     task = transfer("constant_contact_default", tmp_path, list_names=["Not created"])
     with pytest.raises(SqlSourceError, match=r"'constant_contact_default'.*ConstantContactHook, not a DB-API hook"):
-        run(task)
+        run_task(task, deferred=False)
     assert sandbox_stats(cc_sandbox).get("import_posts", 0) == 0
     assert hook.find_list_by_name("Not created") is None
 
@@ -197,7 +181,7 @@ def test_a_connection_without_a_db_api_hook_fails_before_anything_is_sent(hook, 
 def test_a_sql_error_fails_before_anything_is_sent(hook, cc_sandbox, people_db, tmp_path):
     task = transfer(people_db, tmp_path, sql="SELECT email FROM nobody", list_names=["Not created"])
     with pytest.raises(SqlSourceError, match=r"^sql:people_db: the query could not be run: .*no such table: nobody"):
-        run(task)
+        run_task(task, deferred=False)
     assert sandbox_stats(cc_sandbox).get("import_posts", 0) == 0
     assert hook.find_list_by_name("Not created") is None
 
@@ -226,7 +210,9 @@ def test_postgres_rows_come_through_a_named_cursor(hook, cc_sandbox, pg_people, 
     finally:
         rows.close()
 
-    summary = run(transfer("pg_people", tmp_path, mark="%s", wait_for_completion=True, deferrable=False))
+    summary = run_task(
+        transfer("pg_people", tmp_path, mark="%s", wait_for_completion=True, deferrable=False), deferred=False
+    )
     assert members(hook, summary["list_ids"][0]) == {*GOOD, FLAGGED}
     assert (summary["rows_read"], summary["rows_rejected"], summary["source"]) == (9, 2, "sql:pg_people")
     assert "at a time (server-side cursor)" in capsys.readouterr().out
