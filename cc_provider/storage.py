@@ -15,7 +15,8 @@ import os
 import posixpath
 import shutil
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
+from dataclasses import dataclass
 from typing import IO, Any
 from urllib.parse import urlsplit
 
@@ -152,3 +153,31 @@ def writable(location: Location, directory: str, *, append: bool = False) -> Ite
         if os.path.exists(target):
             copy(target, location)
             os.remove(target)
+
+
+@dataclass(frozen=True)
+class LocalFiles:
+    """
+    An import's source and rejects file as local files (see :func:`local_files`).
+
+    :ivar source: the local file to read the source from (itself, or a copy of an object); ``None`` without one.
+    :ivar rejects: the local file to write the rejects to (itself, or a file uploaded to the object).
+    :ivar remote_source: for an object source, its :func:`identity` (URL, size, version), read before the copy.
+    """
+
+    source: str | None
+    rejects: str | None
+    remote_source: dict[str, Any] | None
+
+
+@contextmanager
+def local_files(source: Location | None, rejects: Location | None, directory: str) -> Iterator[LocalFiles]:
+    """
+    Make an import's ``source`` and ``rejects`` local files in ``directory`` while the block runs.
+
+    An object source is identified, then copied (streamed), so that a changed object never passes for the
+    one identified; an object rejects file is uploaded when the block ends (see :func:`writable`).
+    """
+    remote = identity(source) if source is not None and is_remote(source) else None
+    with writable(rejects, directory) if rejects is not None else nullcontext() as rejects_file:
+        yield LocalFiles(readable(source, directory) if source is not None else None, rejects_file, remote)

@@ -64,14 +64,13 @@ class ConstantContactImportCsvOperator(ConstantContactImportBaseOperator):
         self.delimiter = delimiter
         self.encoding = encoding
 
-    def prepare(self) -> PreparedImport:
-        source = self.source_file()
-        assert source is not None, "prepare() reads the local file the import's file context gives"
+    def prepare(self, source: str | None, rejects: str | None) -> PreparedImport:
+        assert source is not None, "a CSV import always has a path"
         prepared = PreparedImport(
             source,
             column_map=self.column_map,
             dedupe=self.dedupe,
-            rejects_path=self.rejects_file(),
+            rejects_path=rejects,
             delimiter=self.delimiter,
             encoding=self.encoding,
         )

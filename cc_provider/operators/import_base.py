@@ -27,8 +27,7 @@ from cc_provider.contacts.dedupe import DedupeMode
 from cc_provider.exceptions import ConstantContactError
 from cc_provider.hooks.constant_contact import ConstantContactHook
 from cc_provider.links import ConstantContactListLink
-from cc_provider.operators.import_files import ImportFiles
-from cc_provider.operators.landing import check_membership, count_members, write_api_rejects
+from cc_provider.operators.landing import account_rows, check_membership, count_members, write_api_rejects
 from cc_provider.operators.submissions import SubmissionLedger, fingerprint, submit_all
 from cc_provider.storage import Location
 from cc_provider.waiting import ActivityWaiter
@@ -60,7 +59,7 @@ class ImportRequest:
     chunk: Any = field(repr=False, default=None)  # CsvChunk or JsonImportBatch, to map "Line N" errors
 
 
-class ConstantContactImportBaseOperator(ImportFiles, ActivityWaiter, BaseOperator):
+class ConstantContactImportBaseOperator(ActivityWaiter, BaseOperator):
     """
     Validate, split, submit (once) and optionally wait for a bulk contact import.
 
@@ -93,6 +92,8 @@ class ConstantContactImportBaseOperator(ImportFiles, ActivityWaiter, BaseOperato
     #: defaults of the subclass's request limits
     default_max_contacts: int = 40_000
     default_max_bytes: int = 4_000_000
+    #: the source file, for subclasses that read one (a local path, a URL or an ObjectStoragePath)
+    path: Location | None = None
 
     def __init__(
         self,
@@ -148,7 +149,16 @@ class ConstantContactImportBaseOperator(ImportFiles, ActivityWaiter, BaseOperato
         self.fail_on_errors = fail_on_errors
         self.constant_contact_conn_id = constant_contact_conn_id
 
-    # -- what a subclass provides: prepare() (see ImportFiles), stage(), post() ----------------------
+    # -- what a subclass provides -------------------------------------------------------------------
+
+    @abstractmethod
+    def prepare(self, source: str | None, rejects: str | None) -> PreparedImport:
+        """
+        Open the source as a :class:`~cc_provider.contacts.PreparedImport`.
+
+        ``source`` is the local file that stands for ``path`` wherever it is (``None`` without a path),
+        ``rejects`` the local file to write the rejects to (``None`` without ``rejects_path``).
+        """
 
     @abstractmethod
     def stage(self, prepared: PreparedImport, list_ids: list[str], directory: str | None) -> Iterator[ImportRequest]:
@@ -163,8 +173,11 @@ class ConstantContactImportBaseOperator(ImportFiles, ActivityWaiter, BaseOperato
     def execute(self, context: Context) -> dict[str, Any]:
         hook = ConstantContactHook(self.constant_contact_conn_id)
         list_ids = self._list_ids(hook)
-        with tempfile.TemporaryDirectory(prefix="cc-import-") as staging, self._local_files(staging, rejects=True):
-            prepared = self._prepare()
+        with (
+            tempfile.TemporaryDirectory(prefix="cc-import-") as staging,
+            storage.local_files(self.path, self.rejects_path, staging) as files,
+        ):
+            prepared = self._prepare(files)
             requests = list(self.stage(prepared, list_ids, None if self.dry_run_only else staging))
             for warning in prepared.warnings:
                 self.log.warning("%s", warning)
@@ -305,7 +318,7 @@ class ConstantContactImportBaseOperator(ImportFiles, ActivityWaiter, BaseOperato
         except ImportError:
             return None
         account, list_ids = getattr(self, "lineage_lists", (None, []))
-        path = getattr(self, "path", None)
+        path = self.path
         inputs = []
         if path:
             where = storage.as_storage_path(path)
@@ -322,11 +335,7 @@ class ConstantContactImportBaseOperator(ImportFiles, ActivityWaiter, BaseOperato
     ) -> dict[str, Any]:
         """Account for every row, report the API's rejections, and check that the contacts landed."""
         hook = ConstantContactHook(self.constant_contact_conn_id)
-        rejected_by_api = sum(rejected_count(a) for a in activities)
-        not_added = sum(int(a.get("cannot_add_to_list_count") or 0) for a in activities)
-        rows_sent = int(summary.get("rows_sent", 0))
-        contacts_sent = int(summary.get("contacts_sent", rows_sent))
-        unidentified = 0
+        api_rejects = None
         if self.rejects_path and any(rejected_count(a) or a.get("activity_errors") for a in activities):
             if requests is None:
                 requests = self._restage(summary)
@@ -334,20 +343,8 @@ class ConstantContactImportBaseOperator(ImportFiles, ActivityWaiter, BaseOperato
                 tempfile.TemporaryDirectory(prefix="cc-rejects-") as directory,
                 storage.writable(self.rejects_path, directory, append=True) as rejects,
             ):
-                named, unidentified = write_api_rejects(hook, rejects, activities, requests, self.log)
-            rejected_by_api = named + unidentified  # a message may name a row the counters left out
-        imported = rows_sent - rejected_by_api
-        contacts_imported = max(0, contacts_sent - rejected_by_api)
-        self.log.info(
-            "Accounting: %s rows read = %s rejected locally + %d rejected by the API + %d imported "
-            "(%d distinct contacts, %d of them unsubscribed, so not added to the lists).",
-            summary.get("rows_read"),
-            summary.get("rows_rejected"),
-            rejected_by_api,
-            imported,
-            contacts_imported,
-            not_added,
-        )
+                api_rejects = write_api_rejects(hook, rejects, activities, requests, self.log)
+        counts = account_rows(summary, activities, api_rejects, self.log)
         ledger = SubmissionLedger.for_task(context, self.log)
         # The ground truth: every contact sent and neither rejected nor unsubscribed is on every list.
         # When some are not, the record is cleared, so the task's retry posts every request again
@@ -356,21 +353,21 @@ class ConstantContactImportBaseOperator(ImportFiles, ActivityWaiter, BaseOperato
             hook,
             summary.get("list_ids") or [],
             summary.get("members_before") or {},
-            expected=contacts_imported - not_added,
-            sent=contacts_sent,
+            expected=counts["contacts_imported"] - counts["rows_not_added_unsubscribed"],
+            sent=int(summary.get("contacts_sent", summary.get("rows_sent", 0))),
             on_missing=ledger.clear,
         )
         ledger.clear()
-        return {
-            **summary,
-            "rows_rejected_by_api": rejected_by_api,
-            "rows_rejected_by_api_unidentified": unidentified,
-            "rows_imported": imported,
-            "contacts_imported": contacts_imported,
-            "rows_not_added_unsubscribed": not_added,
-            "members": members,
-            "activities": activities,
-        }
+        return {**summary, **counts, "members": members, "activities": activities}
+
+    def _prepare(self, files: storage.LocalFiles) -> PreparedImport:
+        """:meth:`prepare` the local files; an object source is named and identified by its URL, size and version."""
+        prepared = self.prepare(files.source, files.rejects)
+        if files.remote_source is not None:
+            prepared.source_name = files.remote_source["url"]
+            extra = {k: v for k, v in prepared.identity.items() if k == "json_array_key"}
+            prepared.identity = {**files.remote_source, **extra}
+        return prepared
 
     def _restage(self, summary: dict[str, Any]) -> list[ImportRequest] | None:
         """
@@ -380,8 +377,11 @@ class ConstantContactImportBaseOperator(ImportFiles, ActivityWaiter, BaseOperato
         source maps the API's rejections to rows. ``None`` (and a warning) when the source is unreadable.
         """
         try:
-            with tempfile.TemporaryDirectory(prefix="cc-restage-") as directory, self._local_files(directory):
-                prepared = self._prepare()
+            with (
+                tempfile.TemporaryDirectory(prefix="cc-restage-") as directory,
+                storage.local_files(self.path, None, directory) as files,
+            ):
+                prepared = self._prepare(files)
                 if summary.get("source_fingerprint") != fingerprint(prepared.identity):
                     self.log.warning(
                         "The source changed since it was imported; the rows the API rejected are not named."

@@ -63,13 +63,12 @@ class ConstantContactImportJsonOperator(ConstantContactImportBaseOperator):
         self.path = path
         self.json_array_key = json_array_key
 
-    def prepare(self) -> PreparedImport:
-        source = self.source_file() or list(self.contacts or [])
+    def prepare(self, source: str | None, rejects: str | None) -> PreparedImport:
         return PreparedImport(
-            source,
+            source or list(self.contacts or []),
             column_map=self.column_map,
             dedupe=self.dedupe,
-            rejects_path=self.rejects_file(),
+            rejects_path=rejects,
             json_array_key=self.json_array_key,
         )
 

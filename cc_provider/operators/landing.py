@@ -146,3 +146,38 @@ def _rows_of(chunk: Any) -> tuple[int, int] | None:
     """First and last source row of a staged request, or ``None``."""
     rows = getattr(chunk, "row_numbers", None)
     return (min(rows), max(rows)) if rows else None
+
+
+def account_rows(
+    summary: dict[str, Any], activities: list[dict[str, Any]], api_rejects: tuple[int, int] | None, log: Any
+) -> dict[str, int]:
+    """
+    Account for every row sent: rejected by the API, imported, and (of the contacts) unsubscribed.
+
+    ``api_rejects`` is what :func:`write_api_rejects` wrote (rows named, rows not named), which replaces
+    the counters' figure since a message may name a row the counters left out; ``None`` keeps the counters'.
+    """
+    rejected, unidentified = sum(rejected_count(a) for a in activities), 0
+    if api_rejects is not None:
+        named, unidentified = api_rejects
+        rejected = named + unidentified
+    not_added = sum(int(a.get("cannot_add_to_list_count") or 0) for a in activities)
+    rows_sent = int(summary.get("rows_sent", 0))
+    contacts_imported = max(0, int(summary.get("contacts_sent", rows_sent)) - rejected)
+    log.info(
+        "Accounting: %s rows read = %s rejected locally + %d rejected by the API + %d imported "
+        "(%d distinct contacts, %d of them unsubscribed, so not added to the lists).",
+        summary.get("rows_read"),
+        summary.get("rows_rejected"),
+        rejected,
+        rows_sent - rejected,
+        contacts_imported,
+        not_added,
+    )
+    return {
+        "rows_rejected_by_api": rejected,
+        "rows_rejected_by_api_unidentified": unidentified,
+        "rows_imported": rows_sent - rejected,
+        "contacts_imported": contacts_imported,
+        "rows_not_added_unsubscribed": not_added,
+    }

@@ -232,12 +232,12 @@ class SqlToConstantContactOperator(ConstantContactImportJsonOperator):
             self._query.close()
             self._query = None
 
-    def prepare(self) -> PreparedImport:
-        """Open the rows of the query that :meth:`execute` ran as a one-shot source."""
+    def prepare(self, source: str | None, rejects: str | None) -> PreparedImport:
+        """Open the rows of the query that :meth:`execute` ran as a one-shot source (``source`` is ``None``)."""
         if self._query is None:
             raise RuntimeError("prepare() reads the query execute() runs; call execute().")
         prepared = PreparedImport(
-            iter(self._query), column_map=self.column_map, dedupe=self.dedupe, rejects_path=self.rejects_file()
+            iter(self._query), column_map=self.column_map, dedupe=self.dedupe, rejects_path=rejects
         )
         prepared.source_name = self._query.name  # the connection, not the SQL text
         return prepared

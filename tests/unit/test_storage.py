@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import sqlite3
 import uuid
+from pathlib import Path
 
 import fsspec
 import pytest
@@ -165,3 +166,32 @@ def test_rows_emails_and_rejects_are_staged_in_object_storage(bucket):
         assert len(list(prepared.records())) == 2
     with staging.open_text(f"{bucket}/run/rejects.csv") as handle:
         assert "bad" in handle.read()
+
+
+class TestLocalFiles:
+    """An import's source and rejects file as local files: what the import operators' prepare() receives."""
+
+    def test_local_files_are_used_in_place(self, tmp_path):
+        source = tmp_path / "people.csv"
+        source.write_text("email\na@example.com\n")
+        with storage.local_files(str(source), str(tmp_path / "rejects.csv"), str(tmp_path / "work")) as files:
+            assert files == storage.LocalFiles(str(source), str(tmp_path / "rejects.csv"), None)
+        assert not (tmp_path / "work").exists()
+
+    def test_an_object_source_is_identified_then_copied_and_its_rejects_uploaded_at_the_end(self, bucket, tmp_path):
+        source = put(f"{bucket}/in/people.csv", b"email\na@example.com\n")
+        rejects = f"{bucket}/out/rejects.csv"
+        with storage.local_files(source, rejects, str(tmp_path)) as files:
+            assert files.remote_source == storage.identity(source)
+            assert files.source is not None and files.source.startswith(str(tmp_path))
+            assert Path(files.source).read_bytes() == b"email\na@example.com\n"
+            assert files.rejects is not None and files.rejects.startswith(str(tmp_path))
+            with open(files.rejects, "w") as handle:
+                handle.write("row_number,column,value,reason\n")
+            assert not storage.exists(rejects)  # uploaded when the block ends, not before
+        with storage.open_read(rejects) as handle:
+            assert handle.read() == b"row_number,column,value,reason\n"
+
+    def test_no_source_and_no_rejects(self, tmp_path):
+        with storage.local_files(None, None, str(tmp_path)) as files:
+            assert files == storage.LocalFiles(None, None, None)
