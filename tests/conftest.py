@@ -9,6 +9,8 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -36,3 +38,15 @@ import pytest  # noqa: E402
 def cc_connection(cc_sandbox_connection: str) -> dict:
     """Point the default Constant Contact connection at a clean sandbox; return its fields."""
     return json.loads(cc_sandbox_connection)
+
+
+@pytest.fixture
+def bucket() -> Iterator[str]:
+    """A fresh ``memory://`` bucket (fsspec's in-process object store), removed afterwards."""
+    import fsspec
+
+    name = f"cc-test-{uuid.uuid4().hex[:8]}"
+    yield f"memory://{name}"
+    fs = fsspec.filesystem("memory")
+    if fs.exists(f"/{name}"):
+        fs.rm(f"/{name}", recursive=True)

@@ -12,7 +12,6 @@ import csv
 import io
 import json
 import tempfile
-import uuid
 from datetime import timedelta
 from pathlib import Path
 
@@ -43,16 +42,6 @@ from tests.integration.helpers import (
 GOOD = [f"good{i}@example.com" for i in range(8)]
 FLAGGED = "flagged@example.com"  # passes the local checks; the sandbox's API rejects it
 EMAILS = [GOOD[0], "not-an-email", *GOOD[1:], FLAGGED]
-
-
-@pytest.fixture
-def bucket():
-    """A fresh ``memory://`` bucket, removed afterwards."""
-    name = f"cc-test-{uuid.uuid4().hex[:8]}"
-    yield f"memory://{name}"
-    fs = fsspec.filesystem("memory")
-    if fs.exists(f"/{name}"):
-        fs.rm(f"/{name}", recursive=True)
 
 
 @pytest.fixture

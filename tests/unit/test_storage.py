@@ -4,23 +4,12 @@ from __future__ import annotations
 
 import os
 import sqlite3
-import uuid
 from pathlib import Path
 
-import fsspec
 import pytest
 from airflow.sdk import ObjectStoragePath
 
 from cc_provider import get_provider_info, staging, storage
-
-
-@pytest.fixture
-def bucket():
-    name = f"cc-unit-{uuid.uuid4().hex[:8]}"
-    yield f"memory://{name}"
-    fs = fsspec.filesystem("memory")
-    if fs.exists(f"/{name}"):
-        fs.rm(f"/{name}", recursive=True)
 
 
 def put(location: str, content: bytes) -> str:
