@@ -66,13 +66,12 @@ def prepared_import(
     An object is read from a streamed local copy, and the rejects are uploaded when the block ends;
     the local copies are removed.
     """
-    with tempfile.TemporaryDirectory(prefix="cc-staging-") as tmp:
-        local = storage.readable(source, tmp)
-        if rejects_path is None:
-            yield PreparedImport(local, column_map=column_map)
-            return
-        with storage.writable(rejects_path, tmp) as rejects:
-            yield PreparedImport(local, rejects_path=rejects, column_map=column_map)
+    with (
+        tempfile.TemporaryDirectory(prefix="cc-staging-") as tmp,
+        storage.local_files(source, rejects_path, tmp) as files,
+    ):
+        assert files.source is not None  # a source was given
+        yield PreparedImport(files.source, rejects_path=files.rejects, column_map=column_map)
 
 
 def write_cursor_rows(cursor: Any, path: Location, fetch_size: int = FETCH_SIZE) -> int:
