@@ -28,9 +28,11 @@ class VariableTokenStore(TokenStore):
     transaction, no compare-and-swap, no lock. A true cross-worker lock cannot be built from that. This
     store uses a lease in a second Variable (``<key>__lease``) taken with Fischer's timed protocol: read
     the lease; if it is free or expired, write your id, wait ``settle_seconds``, read it back, and hold it
-    only if your id is still there. That excludes other refreshers as long as no process takes longer
-    than the wait between reading the lease and its write landing, which is true unless an API call
-    stalls. The compare in :meth:`save` is likewise a read followed by a write.
+    only if your id is still there. A contender whose own read-to-write took longer than half of
+    ``settle_seconds`` gives up whatever it reads back, because its late write may have landed after a
+    winner's read-back; so two contenders never both hold the lease, however slow a call is. (If every
+    contender was that slow, nobody holds it until the lease lapses after ``lease_seconds``.) The
+    compare in :meth:`save` is still a read followed by a write.
     What keeps the tokens safe when the lease fails: a refresher that meets ``invalid_grant`` re-reads
     the store (waiting up to ``race_wait_seconds`` for the racing writer) and carries on with the newer
     token, and a refresh token is always saved before its access token is used. A crash between the
@@ -173,18 +175,22 @@ class VariableTokenStore(TokenStore):
         return True
 
     def try_lock(self) -> StoreLock | None:
-        started = time.time()
+        now = time.time()
+        started = time.monotonic()
         lease = self._read_lease()
-        if lease is not None and lease.get("expires_at", 0) > started:
+        if lease is not None and lease.get("expires_at", 0) > now:
             return None
         me = uuid.uuid4().hex
         self._set(
             self.lease_key,
-            json.dumps({"holder": me, "expires_at": started + self.lease_seconds}),
+            json.dumps({"holder": me, "expires_at": now + self.lease_seconds}),
             f"Refresh lease for Constant Contact connection {self.conn_id}, kept by cc_provider.",
         )
-        # Wait longer than our own read-to-write time took, so a racing writer's lease has landed too.
-        time.sleep(max(self.settle_seconds, 2 * (time.time() - started)))
+        # Fischer's bound: a write that landed within settle/2 of its read cannot land after the read-back
+        # of a contender that waited settle after its own write. A later write might have: give up.
+        if time.monotonic() - started > self.settle_seconds / 2:
+            return None
+        time.sleep(self.settle_seconds)
         lease = self._read_lease()
         if lease is None or lease.get("holder") != me:
             return None

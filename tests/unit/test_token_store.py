@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import multiprocessing
 import os
 import stat
@@ -216,3 +217,55 @@ def test_peek_never_raises():
 
 def test_the_variable_store_is_not_read_by_long_lived_tokens_outside_tasks():
     assert VariableTokenStore("c").peek() is None
+
+
+class DictVariables(VariableTokenStore):
+    """The Variable store over a dict, so a test can hold one contender's write while another runs."""
+
+    def __init__(self, values: dict[str, str], **kwargs) -> None:
+        super().__init__("race", use_here=True, **kwargs)
+        self.values = values
+        self.before_write = lambda: None
+
+    def _get(self, key: str) -> str | None:
+        return self.values.get(key)
+
+    def _set(self, key: str, value: str, description: str) -> None:
+        self.before_write()
+        self.values[key] = value
+
+
+class TestVariableLease:
+    def test_a_lone_contender_takes_the_lease_and_gives_it_back(self):
+        values: dict[str, str] = {}
+        store = DictVariables(values, settle_seconds=0.02)
+        held = store.try_lock()
+        assert held is not None
+        assert DictVariables(values, settle_seconds=0.02).try_lock() is None
+        held.release()
+        assert DictVariables(values, settle_seconds=0.02).try_lock() is not None
+
+    def test_a_write_that_lands_after_the_winner_read_back_does_not_win_too(self):
+        import threading
+
+        values: dict[str, str] = {}
+        slow = DictVariables(values, settle_seconds=0.1)
+        fast = DictVariables(values, settle_seconds=0.1)
+        read_free, go = threading.Event(), threading.Event()
+
+        def stall() -> None:  # the slow contender has read the lease as free; its write stalls
+            read_free.set()
+            go.wait(5)
+
+        slow.before_write = stall
+        results = []
+        contender = threading.Thread(target=lambda: results.append(slow.try_lock()))
+        contender.start()
+        assert read_free.wait(5)
+        winner = fast.try_lock()  # reads free too, writes, settles, reads its own id back
+        go.set()  # now the stalled write lands, over the winner's lease
+        contender.join(5)
+        assert winner is not None
+        assert results == [None]
+        assert json.loads(values[slow.lease_key])["holder"] is not None  # the late write is there...
+        assert DictVariables(values, settle_seconds=0.02).try_lock() is None  # ...and keeps others out
