@@ -118,6 +118,13 @@ def get_provider_info() -> dict[str, Any]:
                         "key, 10 for a partner key; 0 turns pacing off (a sandbox without limits).",
                         "schema": {"type": ["number", "null"], "default": 4, "minimum": 0},
                     },
+                    "rate_limiter": {
+                        "label": "Rate limiter",
+                        "description": "'process' (each process paces itself at the rate above) or "
+                        "'sql:<database conn id>' (one request budget per API key, kept in a PostgreSQL or SQLite "
+                        "table and shared by every worker).",
+                        "schema": {"type": ["string", "null"], "default": "process"},
+                    },
                     "timeout": {
                         "label": "HTTP timeout (seconds)",
                         "description": "How long to wait for one answer of the API; a bulk import that gets none "

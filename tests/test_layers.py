@@ -26,7 +26,7 @@ LAYERS: list[tuple[int, tuple[str, ...]]] = [
     (6, ("cc_provider.hooks", "cc_provider.hooks.constant_contact")),
     (5, ("cc_provider.hooks._connection",)),
     (4, ("cc_provider.hooks._oauth",)),
-    (3, ("cc_provider.hooks._retry",)),
+    (3, ("cc_provider.hooks._retry", "cc_provider.hooks._budget")),
     (2, ("cc_provider.credential_stores",)),
     (1, ("cc_provider.hooks._http", "cc_provider.activity", "cc_provider.contacts", "cc_provider.links")),
     (1, ("cc_provider", "cc_provider.provider_info")),

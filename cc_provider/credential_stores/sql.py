@@ -4,7 +4,8 @@
 The refresh lock is the database's own: a session-level advisory lock on PostgreSQL, ``BEGIN IMMEDIATE``
 (the database's write lock) on SQLite. Both die with the connection that holds them, so a crashed
 holder never leaves the lock taken, and both hold across hosts: rotating refresh tokens are safe on
-Celery and Kubernetes workers that share nothing but the database.
+Celery and Kubernetes workers that share nothing but the database. :class:`SqlDatabase` (the connection
+lookup, connections, table creation) also serves the ``sql:`` request budget of ``cc_provider.hooks._budget``.
 """
 
 from __future__ import annotations
@@ -25,6 +26,80 @@ TABLE = "constant_contact_tokens"
 SUPPORTED = ("postgres", "sqlite")
 #: How long a SQLite reader or writer waits for another connection's write to finish.
 SQLITE_BUSY_SECONDS = 10.0
+
+
+class SqlDatabase:
+    """
+    A PostgreSQL or SQLite database named by Airflow connection: its type, new DB-API connections, tables.
+
+    Shared by the ``sql:`` token store and the ``sql:`` request budget. The connection is looked up on
+    first use (the constructor does no I/O); a missing one, or one of another type, raises ``error``.
+
+    :param sql_conn_id: the Airflow connection of the database.
+    :param setting: the setting that names it, for messages (``credential_store 'sql:tokens_db'``).
+    :param user: what uses it, for messages (``the sql store``).
+    :param error: the exception type to raise.
+    """
+
+    def __init__(self, sql_conn_id: str, *, setting: str, user: str, error: type[Exception]) -> None:
+        self.sql_conn_id = sql_conn_id
+        self.setting = setting
+        self.user = user
+        self.error = error
+        self._source: tuple[str, Any] | None = None  # (connection type, hook), looked up on first use
+
+    def kind_and_hook(self) -> tuple[str, Any]:
+        """The database connection's type and hook, looked up once."""
+        if self._source is None:
+            from airflow.sdk import BaseHook
+
+            try:
+                conn = BaseHook.get_connection(self.sql_conn_id)
+            except Exception as err:
+                raise self.error(
+                    f"{self.setting}: there is no Airflow connection '{self.sql_conn_id}' "
+                    f"({type(err).__name__}). Create it, or name another connection."
+                ) from None
+            if conn.conn_type not in SUPPORTED:
+                raise self.error(
+                    f"{self.setting}: connection '{self.sql_conn_id}' is of type {conn.conn_type!r}; "
+                    f"{self.user} supports {', '.join(SUPPORTED)} connections."
+                )
+            self._source = (conn.conn_type, conn.get_hook())
+        return self._source
+
+    @property
+    def kind(self) -> str:
+        """``postgres`` or ``sqlite``."""
+        return self.kind_and_hook()[0]
+
+    def connect(self) -> Any:
+        """A new DB-API connection; SQLite's is usable from any thread (the triggerer's worker threads)."""
+        kind, hook = self.kind_and_hook()
+        if kind == "sqlite":  # as SqliteHook.get_conn, with explicit transactions and a busy timeout
+            uri = hook.get_uri().replace("sqlite:///", "file:")
+            return sqlite3.connect(
+                uri, uri=True, timeout=SQLITE_BUSY_SECONDS, isolation_level=None, check_same_thread=False
+            )
+        return hook.get_conn()
+
+    def sql(self, text: str, table: str) -> str:
+        """``text`` with ``{table}`` and the driver's placeholder ``{p}`` filled in."""
+        return text.format(table=table, p="?" if self.kind == "sqlite" else "%s")
+
+    def ensure_table(self, conn: Any, table: str, columns: str) -> None:
+        """Create ``table`` with ``columns`` (DDL) if it is missing, and commit; concurrent creators are serialized."""
+        cur = conn.cursor()
+        if self.kind == "sqlite":
+            cur.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (table,))
+        else:
+            cur.execute("SELECT to_regclass(%s) IS NOT NULL", (table,))
+        row = cur.fetchone()
+        if not (row and row[0]):
+            if self.kind == "postgres":  # concurrent CREATE TABLE IF NOT EXISTS can collide in pg_type
+                cur.execute("SELECT pg_advisory_xact_lock(%s)", (_lock_key(f"create {table}"),))
+            cur.execute(f"CREATE TABLE IF NOT EXISTS {table} ({columns})")
+        conn.commit()
 
 
 def _digest(token: str | None) -> str | None:
@@ -59,7 +134,12 @@ class SqlTokenStore(TokenStore):
         self.sql_conn_id = sql_conn_id
         self.conn_id = conn_id
         self.table = table
-        self._source: tuple[str, Any] | None = None  # (connection type, hook), looked up on first use
+        self._db = SqlDatabase(
+            sql_conn_id,
+            setting=f"credential_store 'sql:{sql_conn_id}'",
+            user="the sql store",
+            error=ConstantContactAuthError,
+        )
         self._ready = False
         self._held: weakref.ref[_SqlLock] | None = None  # weak: a dropped lock's __del__ releases it
         self._guard = threading.Lock()
@@ -73,38 +153,8 @@ class SqlTokenStore(TokenStore):
 
     # -- connections ----------------------------------------------------------------------------------
 
-    def _kind_and_hook(self) -> tuple[str, Any]:
-        """The database connection's type and hook, looked up once (the constructor does no I/O)."""
-        if self._source is None:
-            from airflow.sdk import BaseHook
-
-            try:
-                conn = BaseHook.get_connection(self.sql_conn_id)
-            except Exception as err:
-                raise ConstantContactAuthError(
-                    f"credential_store 'sql:{self.sql_conn_id}': there is no Airflow connection "
-                    f"'{self.sql_conn_id}' ({type(err).__name__}). Create it, or name another connection."
-                ) from None
-            if conn.conn_type not in SUPPORTED:
-                raise ConstantContactAuthError(
-                    f"credential_store 'sql:{self.sql_conn_id}': connection '{self.sql_conn_id}' is of type "
-                    f"{conn.conn_type!r}; the sql store supports {', '.join(SUPPORTED)} connections."
-                )
-            self._source = (conn.conn_type, conn.get_hook())
-        return self._source
-
-    def _connect(self) -> Any:
-        """A new DB-API connection; SQLite's is usable from any thread (the triggerer's worker threads)."""
-        kind, hook = self._kind_and_hook()
-        if kind == "sqlite":  # as SqliteHook.get_conn, with explicit transactions and a busy timeout
-            uri = hook.get_uri().replace("sqlite:///", "file:")
-            return sqlite3.connect(
-                uri, uri=True, timeout=SQLITE_BUSY_SECONDS, isolation_level=None, check_same_thread=False
-            )
-        return hook.get_conn()
-
     def _sql(self, text: str) -> str:
-        return text.format(table=self.table, p="?" if self._kind_and_hook()[0] == "sqlite" else "%s")
+        return self._db.sql(text, self.table)
 
     def _fail(self, doing: str, err: Exception, *secrets: str | None) -> ConstantContactAuthError:
         message = str(err).strip().splitlines()[0] if str(err).strip() else ""
@@ -117,31 +167,20 @@ class SqlTokenStore(TokenStore):
 
     def _ensure_table(self, conn: Any) -> None:
         """Create the table if it is missing (once per store; concurrent creators are serialized)."""
-        if self._ready:
-            return
-        kind = self._kind_and_hook()[0]
-        cur = conn.cursor()
-        if kind == "sqlite":
-            cur.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (self.table,))
-        else:
-            cur.execute("SELECT to_regclass(%s) IS NOT NULL", (self.table,))
-        row = cur.fetchone()
-        if not (row and row[0]):
-            if kind == "postgres":  # concurrent CREATE TABLE IF NOT EXISTS can collide in pg_type
-                cur.execute("SELECT pg_advisory_xact_lock(%s)", (_lock_key(f"create {self.table}"),))
-            cur.execute(
-                f"CREATE TABLE IF NOT EXISTS {self.table} (conn_id VARCHAR(250) PRIMARY KEY, "
-                "record TEXT NOT NULL, refresh_token_sha256 VARCHAR(64) NOT NULL, "
-                "updated_at DOUBLE PRECISION NOT NULL)"
+        if not self._ready:
+            self._db.ensure_table(
+                conn,
+                self.table,
+                "conn_id VARCHAR(250) PRIMARY KEY, record TEXT NOT NULL, "
+                "refresh_token_sha256 VARCHAR(64) NOT NULL, updated_at DOUBLE PRECISION NOT NULL",
             )
-        conn.commit()
-        self._ready = True
+            self._ready = True
 
     # -- the store ------------------------------------------------------------------------------------
 
     def load(self) -> TokenRecord | None:
         try:
-            conn = self._connect()
+            conn = self._db.connect()
             try:
                 self._ensure_table(conn)
                 cur = conn.cursor()
@@ -161,9 +200,9 @@ class SqlTokenStore(TokenStore):
         return record
 
     def try_lock(self) -> StoreLock | None:
-        kind = self._kind_and_hook()[0]
+        kind = self._db.kind
         try:
-            conn = self._connect()
+            conn = self._db.connect()
         except Exception as err:
             raise self._fail("connect to", err) from None
         try:
@@ -205,7 +244,7 @@ class SqlTokenStore(TokenStore):
         # The holder writes on the lock's own connection: on SQLite any other one would wait for that lock.
         own = held is None
         try:
-            conn = self._connect() if held is None else held.conn
+            conn = self._db.connect() if held is None else held.conn
             try:
                 self._ensure_table(conn)
                 written = self._swap(conn, record, expected_refresh_token)

@@ -4,7 +4,8 @@ One connection: its settings (from the Airflow connection), and its exchange, wh
 The exchange runs one request's life cycle as a flow (see :mod:`cc_provider.hooks._http`): a valid
 token from the :class:`~cc_provider.hooks._oauth.TokenKeeper`, pacing, the send, retries of transient
 failures, one refresh and replay on 401. Building it from a connection picks its credential store, this
-process's token slot and rate limiters; nothing here does I/O.
+process's token slot and rate limiters (or the shared request budget of ``rate_limiter=sql:...``); nothing
+here does I/O.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from cc_provider.credential_stores import (
     store_from_spec,
 )
 from cc_provider.exceptions import ConstantContactAuthError
+from cc_provider.hooks._budget import PROCESS, budget_database, shared_budget
 from cc_provider.hooks._http import (
     DEFAULT_API_BASE_URL,
     DEFAULT_AUTH_BASE_URL,
@@ -35,7 +37,7 @@ from cc_provider.hooks._http import (
 from cc_provider.hooks._oauth import TokenKeeper
 from cc_provider.hooks._retry import (
     API_REQUESTS_PER_SECOND,
-    RateLimiter,
+    Pacer,
     RetryPolicy,
     TokenSlot,
     api_limiter,
@@ -83,6 +85,8 @@ def settings_from_connection(conn: Connection) -> ApiSettings:
         raise ValueError(
             f"Connection '{conn.conn_id}': extra 'requests_per_second' must be a number (4 for a standard API key)."
         ) from None
+    rate_limiter = extra.get("rate_limiter")
+    budget_database(rate_limiter, str(conn.conn_id))  # a ValueError for anything but process or sql:<conn id>
     raw_timeout = extra.get("timeout")
     try:
         timeout = float(60.0 if raw_timeout in (None, "") else raw_timeout)
@@ -100,6 +104,7 @@ def settings_from_connection(conn: Connection) -> ApiSettings:
         refresh_mode=refresh_mode,
         credential_store=str(extra_value(extra, "credential_store") or "variable"),
         requests_per_second=requests_per_second,
+        rate_limiter=str(rate_limiter or PROCESS).strip(),
         timeout=timeout,
     )
 
@@ -149,7 +154,8 @@ class Exchange:
     :param settings: base URLs, credentials and token settings.
     :param tokens: the connection's access tokens (the hook reads ``tokens.refresh_count`` and friends there).
     :param retry_policy: back-off for transient failures.
-    :param api_limiter: pacing of API requests (the hook passes the process-wide one; unpaced by default).
+    :param api_limiter: pacing of API requests (the hook passes the process-wide limiter or the shared budget;
+        unpaced by default).
     """
 
     def __init__(
@@ -158,7 +164,7 @@ class Exchange:
         tokens: TokenKeeper,
         retry_policy: RetryPolicy,
         *,
-        api_limiter: RateLimiter | None = None,
+        api_limiter: Pacer | None = None,
         log: logging.Logger | None = None,
     ) -> None:
         self.settings = settings
@@ -246,12 +252,26 @@ def exchange_for_test(conn: Connection, retry_policy: RetryPolicy, log: Any = No
 def _exchange(
     settings: ApiSettings, retry_policy: RetryPolicy, log: Any, store: TokenStore | None, slot: TokenSlot
 ) -> Exchange:
-    """The exchange of ``settings`` on this process's rate limiters of its client id."""
+    """The exchange of ``settings`` on this process's rate limiters of its client id (or its shared budget)."""
     tokens = TokenKeeper(
         settings, retry_policy, store=store, slot=slot, limiter=token_limiter(settings.client_id), log=log
     )
-    limiter = api_limiter(settings.client_id, settings.requests_per_second)
-    return Exchange(settings, tokens, retry_policy, api_limiter=limiter, log=log)
+    return Exchange(settings, tokens, retry_policy, api_limiter=api_pacer(settings), log=log)
+
+
+def api_pacer(settings: ApiSettings) -> Pacer | None:
+    """The pacing of ``settings``' API requests: this process's limiter, or the ``sql:`` shared budget."""
+    database = budget_database(settings.rate_limiter, settings.conn_id)
+    if settings.requests_per_second <= 0:
+        return None
+    if database is None:
+        return api_limiter(settings.client_id, settings.requests_per_second)
+    return shared_budget(
+        database,
+        client_id=settings.client_id,
+        requests_per_second=settings.requests_per_second,
+        conn_id=settings.conn_id,
+    )
 
 
 def _live_variable_store(settings: ApiSettings) -> tuple[VariableTokenStore | None, str]:

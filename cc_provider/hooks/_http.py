@@ -292,6 +292,8 @@ class ApiSettings:
     refresh_mode: str = "long_lived"
     credential_store: str | None = None
     requests_per_second: float = 4.0
+    #: connection extra ``rate_limiter``: ``process`` or ``sql:<database conn id>`` (see ``hooks._budget``)
+    rate_limiter: str = "process"
     #: seconds to wait for one HTTP response (connection extra ``timeout``)
     timeout: float = 60.0
 

@@ -6,9 +6,10 @@ honouring ``Retry-After``; never other 4xx nor 429 ``quota_exceeded``. Constant 
 requests a second per API key (client id) and 1 a second on the token endpoint: every hook of a process
 (task workers run one task per process; the triggerer runs many triggers in one) shares one
 :class:`RateLimiter` per client id, so the process as a whole stays inside the limits. Across processes,
-use an Airflow pool (see the README). Flows ask a limiter how long to wait and yield a
-:class:`~cc_provider.hooks._http.Sleep`, so the sync and the async driver both honour it. The hooks of a
-process also share one :class:`TokenSlot` per connection: the access token the process holds.
+use an Airflow pool (see the README) or the shared budget of :mod:`cc_provider.hooks._budget`. Flows ask a
+:class:`Pacer` how long to wait and yield a :class:`~cc_provider.hooks._http.Sleep`, so the sync and the
+async driver both honour it. The hooks of a process also share one :class:`TokenSlot` per connection: the
+access token the process holds.
 """
 
 from __future__ import annotations
@@ -21,11 +22,12 @@ import time
 from collections import deque
 from collections.abc import Callable, Generator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from cc_provider.exceptions import RETRYABLE_STATUSES, ConstantContactOutcomeUnknownError, ConstantContactTransportError
 from cc_provider.hooks._http import (
     AccessToken,
+    Blocking,
     Flow,
     HttpRequest,
     HttpResponse,
@@ -127,7 +129,7 @@ def retry_or_raise(
 
 
 def send_retried(
-    request: HttpRequest, policy: RetryPolicy, log: logging.Logger, limiter: RateLimiter | None = None
+    request: HttpRequest, policy: RetryPolicy, log: logging.Logger, limiter: Pacer | None = None
 ) -> Flow[HttpResponse]:
     """Send ``request`` (paced by ``limiter``), retrying transient failures; return the final answer, ok or not."""
     retries = 0
@@ -146,6 +148,16 @@ API_REQUESTS_PER_SECOND = 4
 TOKEN_REQUESTS_PER_SECOND = 1
 
 
+class Pacer(Protocol):
+    """What paces requests: :meth:`reserve` books the next send slot and returns the seconds to wait for it."""
+
+    #: ``True`` when :meth:`reserve` does I/O (a budget kept in a database): :func:`pace` then yields it as
+    #: ``Blocking``, so the async driver runs it in a worker thread.
+    does_io: bool
+
+    def reserve(self) -> float: ...
+
+
 class RateLimiter:
     """
     At most ``limit`` requests in any window of ``period`` seconds (a sliding-window log); thread-safe.
@@ -158,6 +170,9 @@ class RateLimiter:
     :param margin: extra seconds added to the window, against clock jitter between client and server.
     :param clock: monotonic clock (process-local intervals; never compared across processes).
     """
+
+    #: Booking is in memory (see :class:`Pacer`).
+    does_io = False
 
     def __init__(
         self, limit: int, period: float = 1.0, *, margin: float = 0.02, clock: Callable[[], float] = time.monotonic
@@ -184,11 +199,11 @@ class RateLimiter:
             return at - now
 
 
-def pace(limiter: RateLimiter | None) -> Generator[Sleep, Any, None]:
-    """Flow step: wait for ``limiter``'s next slot (no action at all when no wait is needed)."""
+def pace(limiter: Pacer | None) -> Generator[Sleep | Blocking, Any, None]:
+    """Flow step: wait for ``limiter``'s next slot (booked in the driver when that is I/O; no sleep when no wait)."""
     if limiter is None:
         return
-    wait = limiter.reserve()
+    wait = (yield Blocking(limiter.reserve)) if limiter.does_io else limiter.reserve()
     if wait > 0:
         yield Sleep(wait)
 

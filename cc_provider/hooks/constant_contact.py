@@ -32,7 +32,9 @@ class ConstantContactHook(BaseHook):
 
     The connection holds the app's client ID (login), client secret (password) and, in its extras,
     ``refresh_token``, ``refresh_mode`` (``long_lived`` or ``rotating``), ``credential_store`` and optionally
-    ``api_base_url`` / ``auth_base_url`` (see :mod:`cc_provider.hooks._oauth`). The constructor does no I/O.
+    ``api_base_url`` / ``auth_base_url`` (see :mod:`cc_provider.hooks._oauth`), ``requests_per_second`` and
+    ``rate_limiter`` (``process``, or ``sql:<database conn id>`` for one budget across workers: see
+    :mod:`cc_provider.hooks._budget`). The constructor does no I/O.
 
     :param constant_contact_conn_id: Airflow connection id.
     :param timeout: seconds to wait for one HTTP response; by default the connection extra ``timeout`` (60).
