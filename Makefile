@@ -4,8 +4,9 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 UI_STAMP := $(VENV)/.installed-ui
+DIST_STAMP := $(VENV)/.installed-distributed
 
-.PHONY: install demo test test-profiles test-ui lint layout sandbox lock clean
+.PHONY: install demo test test-profiles test-ui test-distributed lint layout sandbox lock clean
 
 install: $(STAMP)
 
@@ -57,6 +58,23 @@ $(UI_STAMP): $(STAMP)
 	$(PY) -m pip install --quiet -c constraints.txt -e '.[test,ui]'
 	touch $(UI_STAMP)
 
+# A real deployment on loopback (tests/distributed): PostgreSQL, Redis, CeleryExecutor with two workers that
+# share no disk, S3 staging (moto), the sandbox as its own process. Installs Debian's postgresql and
+# redis-server with apt-get when missing, and the `distributed-test` extra.
+test-distributed: $(DIST_STAMP)
+	@missing=""; \
+	if ! command -v pg_ctl >/dev/null && ! ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1; then missing="postgresql"; fi; \
+	if ! command -v redis-server >/dev/null; then missing="$$missing redis-server"; fi; \
+	if [ -n "$$missing" ]; then \
+	  echo "test-distributed: installing Debian's $$missing with apt-get"; \
+	  { apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $$missing; } </dev/null; \
+	fi
+	CC_DISTRIBUTED_TESTS=1 $(PY) -m pytest tests/distributed
+
+$(DIST_STAMP): $(STAMP)
+	$(PY) -m pip install --quiet -c constraints.txt -e './sandbox' -e '.[test,distributed-test]'
+	touch $(DIST_STAMP)
+
 # Lint, format and type checks (configured in pyproject.toml); .ci/run runs them.
 lint: install
 	$(PY) -m ruff check cc_provider sandbox dags tools tests bench
@@ -75,7 +93,7 @@ sandbox: install
 lock:
 	rm -rf .lock-venv && $(PYTHON) -m venv .lock-venv
 	.lock-venv/bin/pip install --quiet --upgrade pip
-	.lock-venv/bin/pip install --quiet ./sandbox '.[test,ui]'
+	.lock-venv/bin/pip install --quiet ./sandbox '.[test,ui,distributed-test]'
 	.lock-venv/bin/pip freeze --exclude airflow-provider-constant-contact --exclude cc-sandbox > constraints.txt
 	rm -rf .lock-venv
 

@@ -13,7 +13,6 @@ import io
 import json
 import os
 import re
-import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import IO, Any
@@ -67,7 +66,7 @@ def prepared_import(
     the local copies are removed.
     """
     with (
-        tempfile.TemporaryDirectory(prefix="cc-staging-") as tmp,
+        storage.scratch_directory("staging") as tmp,
         storage.local_files(source, rejects_path, tmp) as files,
     ):
         assert files.source is not None  # a source was given

@@ -181,3 +181,52 @@ def local_files(source: Location | None, rejects: Location | None, directory: st
     remote = identity(source) if source is not None and is_remote(source) else None
     with writable(rejects, directory) if rejects is not None else nullcontext() as rejects_file:
         yield LocalFiles(readable(source, directory) if source is not None else None, rejects_file, remote)
+
+
+#: Every scratch folder of the provider starts so; ``scratch_directory`` sweeps the dead ones among them.
+SCRATCH_PREFIX = "cc-provider-"
+_OWNER_FILE = ".owner"
+
+
+@contextmanager
+def scratch_directory(purpose: str) -> Iterator[str]:
+    """
+    A local temporary folder for the duration of a task step, removed when the block ends.
+
+    A task killed with SIGKILL (a worker lost, a pod evicted) cannot remove its folder, so each folder
+    holds a file its process keeps ``flock``-ed: the kernel drops that lock when the process dies.
+    Entering sweeps the folders of ``tempfile.gettempdir()`` whose lock can be taken (their owner is
+    gone), so the next task on that worker removes what a killed one left.
+    """
+    import fcntl
+    import tempfile
+
+    sweep_dead_scratch(tempfile.gettempdir())
+    directory = tempfile.mkdtemp(prefix=f"{SCRATCH_PREFIX}{purpose}-")
+    owner = open(os.path.join(directory, _OWNER_FILE), "wb")  # noqa: SIM115 (held for the block's life)
+    try:
+        fcntl.flock(owner, fcntl.LOCK_EX)
+        yield directory
+    finally:
+        owner.close()
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+def sweep_dead_scratch(parent: str) -> list[str]:
+    """Remove the scratch folders in ``parent`` whose owning process has died; return their paths."""
+    import fcntl
+
+    removed: list[str] = []
+    try:
+        entries = [entry for entry in os.scandir(parent) if entry.name.startswith(SCRATCH_PREFIX)]
+    except OSError:
+        return removed
+    for entry in entries:
+        try:
+            with open(os.path.join(entry.path, _OWNER_FILE), "rb") as owner:
+                fcntl.flock(owner, fcntl.LOCK_EX | fcntl.LOCK_NB)  # free: nobody holds the folder
+                shutil.rmtree(entry.path, ignore_errors=True)
+                removed.append(entry.path)
+        except OSError:  # held by a live task, not ours, or already gone
+            continue
+    return removed

@@ -26,6 +26,8 @@ from cc_provider.staging import open_text, prepared_import, run_staging_dir, wri
 
 # Seconds between activity polls; each poll costs one API request per pending activity.
 POLL_SECONDS = float(os.environ.get("CC_EXAMPLE_POLL_SECONDS", "15"))
+#: Seconds before a failed task is tried again.
+RETRY_DELAY_SECONDS = float(os.environ.get("CC_EXAMPLE_RETRY_DELAY_SECONDS", "120"))
 #: Tasks that call the API share this pool: its slots bound how many processes use the API key at once.
 API_POOL = "constant_contact_api"
 
@@ -36,7 +38,7 @@ with DAG(
     schedule=None,
     start_date=datetime(2026, 1, 1),
     catchup=False,
-    default_args={"retries": 2, "retry_delay": timedelta(minutes=2)},
+    default_args={"retries": 2, "retry_delay": timedelta(seconds=RETRY_DELAY_SECONDS)},
     tags=["example", "constant_contact"],
     params={
         "list_name": Param("App users", type="string", maxLength=255),

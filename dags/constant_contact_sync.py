@@ -34,6 +34,7 @@ from cc_provider.operators.membership import ConstantContactRemoveFromListOperat
 from cc_provider.staging import iter_valid_emails, open_text, run_staging_dir, write_cursor_rows
 
 POLL_SECONDS = float(os.environ.get("CC_EXAMPLE_POLL_SECONDS", "15"))
+RETRY_DELAY_SECONDS = float(os.environ.get("CC_EXAMPLE_RETRY_DELAY_SECONDS", "120"))
 API_POOL = "constant_contact_api"
 COLUMNS = "email, first_name, last_name, company"
 UPDATE_BATCH = 500
@@ -82,7 +83,7 @@ with DAG(
     start_date=datetime(2026, 11, 1),
     catchup=False,
     max_active_runs=1,
-    default_args={"retries": 2, "retry_delay": timedelta(minutes=2)},
+    default_args={"retries": 2, "retry_delay": timedelta(seconds=RETRY_DELAY_SECONDS)},
     tags=["example", "constant_contact"],
     params={
         "list_name": Param("Active app users", type="string", maxLength=255),

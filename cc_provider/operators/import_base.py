@@ -12,7 +12,6 @@ What every bulk-import operator does.
 
 from __future__ import annotations
 
-import tempfile
 from abc import abstractmethod
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -174,7 +173,7 @@ class ConstantContactImportBaseOperator(ActivityWaiter, BaseOperator):
         hook = ConstantContactHook(self.constant_contact_conn_id)
         list_ids = self._list_ids(hook)
         with (
-            tempfile.TemporaryDirectory(prefix="cc-import-") as staging,
+            storage.scratch_directory("import") as staging,
             storage.local_files(self.path, self.rejects_path, staging) as files,
         ):
             prepared = self._prepare(files)
@@ -340,10 +339,12 @@ class ConstantContactImportBaseOperator(ActivityWaiter, BaseOperator):
             if requests is None:
                 requests = self._restage(summary)
             with (
-                tempfile.TemporaryDirectory(prefix="cc-rejects-") as directory,
+                storage.scratch_directory("rejects") as directory,
                 storage.writable(self.rejects_path, directory, append=True) as rejects,
             ):
-                api_rejects = write_api_rejects(hook, rejects, activities, requests, self.log)
+                api_rejects = write_api_rejects(
+                    hook, rejects, activities, requests, self.log, shown_as=str(self.rejects_path)
+                )
         counts = account_rows(summary, activities, api_rejects, self.log)
         ledger = SubmissionLedger.for_task(context, self.log)
         # The ground truth: every contact sent and neither rejected nor unsubscribed is on every list.
@@ -378,7 +379,7 @@ class ConstantContactImportBaseOperator(ActivityWaiter, BaseOperator):
         """
         try:
             with (
-                tempfile.TemporaryDirectory(prefix="cc-restage-") as directory,
+                storage.scratch_directory("restage") as directory,
                 storage.local_files(self.path, None, directory) as files,
             ):
                 prepared = self._prepare(files)

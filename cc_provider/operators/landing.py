@@ -83,6 +83,8 @@ def write_api_rejects(
     activities: Sequence[dict[str, Any]],
     requests: Sequence[StagedRequest] | None,
     log: Any,
+    *,
+    shown_as: str | None = None,
 ) -> tuple[int, int]:
     """
     Append the API's rejections of each request to the rejects file; return ``(named, unnamed)`` rows.
@@ -90,7 +92,8 @@ def write_api_rejects(
     ``activities`` are the summaries of the completed activities, in the order of ``requests`` (or
     ``None`` when the source could not be split again to learn each request's rows). An activity whose
     summary kept only the first errors is read again, once, for all of them. A request counts as many
-    rejections as its counters say, or as its messages name rows, whichever is more.
+    rejections as its counters say, or as its messages name rows, whichever is more. ``shown_as`` names
+    the rejects file in the log (the object's URL when ``rejects_path`` is its local copy).
     """
     named_total = unnamed_total = 0
     with RejectsWriter(rejects_path, append=True) as writer:
@@ -137,7 +140,7 @@ def write_api_rejects(
                 unnamed,
                 index + 1,
                 where,
-                rejects_path,
+                shown_as or rejects_path,
             )
     return named_total, unnamed_total
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import random
-import tempfile
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -28,7 +27,7 @@ def read_emails(source: Iterable[str] | str) -> set[str]:
     """
     if not isinstance(source, str):
         return {e.strip().lower() for e in source if e and e.strip()}
-    with tempfile.TemporaryDirectory(prefix="cc-emails-") as directory:
+    with storage.scratch_directory("emails") as directory:
         path = Path(storage.readable(source, directory))
         if path.suffix.lower() in {".json", ".jsonl", ".ndjson"}:
             return {str(r["email"]).strip().lower() for r in iter_json_records(path) if r.get("email")}

@@ -120,6 +120,7 @@ def _refresh_grant(
         state.revoke_refresh_tokens(token=refresh_token)  # unused for 180 days
         grant = None
     if grant is None or grant.client_id != client.client_id:
+        state.stats.invalid_grants += 1
         raise oauth_error("invalid_grant", INVALID_REFRESH_TOKEN)
     if public and not grant.public:
         raise invalid_client()

@@ -65,6 +65,17 @@ def test_the_examples_show_the_recommended_pool_and_retries():
             assert task.pool == expected_pool, (dag_id, task.task_id)
 
 
+def test_the_examples_retry_delay_comes_from_the_environment(monkeypatch):
+    """``CC_EXAMPLE_RETRY_DELAY_SECONDS`` sets every example task's pause before a retry (2 minutes without it)."""
+    from airflow.dag_processing.dagbag import DagBag
+
+    monkeypatch.setenv("CC_EXAMPLE_RETRY_DELAY_SECONDS", "3")
+    bag = DagBag(dag_folder=str(REPO / "dags"))
+    assert set(API_TASKS) == set(bag.dag_ids)
+    for dag_id in API_TASKS:
+        assert {task.retry_delay for task in bag.dags[dag_id].tasks} == {timedelta(seconds=3)}, dag_id
+
+
 @pytest.fixture
 def app_db(tmp_path: Path, monkeypatch) -> Path:
     return use_app_db(tmp_path, monkeypatch, users=300)

@@ -276,7 +276,7 @@ def test_the_new_list_dag_stages_in_object_storage(
         (
             "constant_contact_usage_segments",
             {"low_usage_list": "Memory 0", "active_list": "Memory 1"},
-            ["expected.txt", "expected.txt", "rejects.csv", "rejects.csv", "users.jsonl", "users.jsonl"],
+            ["expected.txt", "expected.txt", "rejects.csv", "rejects.csv"],
         ),
         (
             "constant_contact_sync",

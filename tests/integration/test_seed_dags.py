@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
 from datetime import datetime, timedelta, timezone
 
@@ -56,10 +57,11 @@ def members(hook: ConstantContactHook, list_name: str) -> set[str]:
 
 
 @pytest.mark.dag
-def test_usage_segments_land_in_their_own_lists(airflow_db, cc_sandbox, cc_connection, app_db):
-    run = load_dag("constant_contact_usage_segments").test(
-        run_conf={"low_usage_list": "Usage 0", "active_list": "Usage 1"}
-    )
+def test_usage_segments_land_in_their_own_lists(airflow_db, cc_sandbox, cc_connection, app_db, tmp_path):
+    dag = load_dag("constant_contact_usage_segments")
+    # each segment is queried and imported by one task: nothing but rejects and expected addresses is staged
+    assert set(dag.task_ids) == {"segments", "import_segment", "expected_members", "verify_segment"}
+    run = dag.test(run_conf={"low_usage_list": "Usage 0", "active_list": "Usage 1"})
     assert run.state == "success"
     hook = ConstantContactHook()
     low, active = members(hook, "Usage 0"), members(hook, "Usage 1")
@@ -69,6 +71,19 @@ def test_usage_segments_land_in_their_own_lists(airflow_db, cc_sandbox, cc_conne
     assert sandbox_stats(cc_sandbox)["import_posts"] == 2
     reports = [xcom_value(run, "verify_segment", map_index=i) for i in (0, 1)]
     assert sorted(r["members"] for r in reports) == sorted([len(low), len(active)])
+
+    run_dir = tmp_path / "staging" / re.sub(r"[^A-Za-z0-9_.-]", "_", run.run_id)  # the run's staging folder
+    for flag in (0, 1):
+        summary = xcom_value(run, "import_segment", map_index=flag)
+        assert summary["source"] == "sql:app_db"
+        with sqlite3.connect(app_db) as conn:
+            (rows,) = conn.execute("SELECT COUNT(*) FROM app_users WHERE usage_flag = ?", (flag,)).fetchone()
+        assert summary["rows_read"] == rows and summary["rows_rejected"] > 0
+        rejects = run_dir / f"usage_flag_{flag}" / "rejects.csv"
+        assert summary["rejects_path"] == rejects.as_uri()
+        assert len(rejects.read_text().splitlines()) - 1 == summary["rows_rejected"]
+    staged = sorted(str(p.relative_to(run_dir)) for p in run_dir.rglob("*") if p.is_file())
+    assert staged == [f"usage_flag_{f}/{name}" for f in (0, 1) for name in ("expected.txt", "rejects.csv")]
 
 
 WATERMARK = "constant_contact_sync__watermark"

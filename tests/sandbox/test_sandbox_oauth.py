@@ -124,3 +124,4 @@ def test_rotating_refresh_tokens_are_single_use():
         reused = grant(server, data={"grant_type": "refresh_token", "refresh_token": REFRESH})
         assert reused.status_code == 400 and reused.json()["error"] == "invalid_grant"
         assert grant(server, data={"grant_type": "refresh_token", "refresh_token": rotated}).status_code == 200
+        assert (server.state.stats.refreshes, server.state.stats.invalid_grants) == (2, 1)

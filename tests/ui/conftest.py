@@ -10,8 +10,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -26,6 +24,7 @@ from typing import Any
 import pytest
 
 from cc_sandbox.server import SandboxServer
+from tests.processes import free_port, stop_process, tail
 
 REPO = Path(__file__).resolve().parents[2]
 ARTIFACTS = REPO / "test-artifacts" / "ui"
@@ -71,59 +70,6 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
 
 
 # -- processes ---------------------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def session_members(sid: int) -> list[int]:
-    """PIDs of the live processes in session ``sid`` (the children a process we started left behind)."""
-    pids = []
-    for entry in Path("/proc").glob("[0-9]*"):
-        try:
-            fields = (entry / "stat").read_text().rpartition(")")[2].split()
-        except OSError:
-            continue
-        if int(fields[3]) == sid and fields[0] != "Z":
-            pids.append(int(entry.name))
-    return pids
-
-
-def signal_pid(pid: int, sig: signal.Signals) -> None:
-    try:
-        os.kill(pid, sig)
-    except ProcessLookupError:
-        pass
-
-
-def stop_process(proc: subprocess.Popen[Any], timeout: float = STOP_TIMEOUT) -> None:
-    """Stop a process started with ``start_new_session=True`` and whatever it left in its session."""
-    if proc.poll() is None:
-        signal_pid(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            signal_pid(proc.pid, signal.SIGKILL)
-            proc.wait(timeout)
-    leftovers = session_members(proc.pid)
-    for pid in leftovers:
-        signal_pid(pid, signal.SIGTERM)
-    deadline = time.monotonic() + timeout
-    while leftovers and time.monotonic() < deadline:
-        time.sleep(0.1)
-        leftovers = session_members(proc.pid)
-    for pid in leftovers:
-        signal_pid(pid, signal.SIGKILL)
-
-
-def tail(path: Path, lines: int = 40) -> str:
-    try:
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-    except OSError:
-        return "(no log)"
 
 
 def airflow_env(home: Path) -> dict[str, str]:

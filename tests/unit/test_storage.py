@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import time
 from pathlib import Path
 
 import pytest
@@ -184,3 +185,42 @@ class TestLocalFiles:
     def test_no_source_and_no_rejects(self, tmp_path):
         with storage.local_files(None, None, str(tmp_path)) as files:
             assert files == storage.LocalFiles(None, None, None)
+
+
+class TestScratchDirectory:
+    def test_it_lives_for_the_block_and_is_removed_after(self, tmp_path, monkeypatch):
+        monkeypatch.setattr("tempfile.tempdir", str(tmp_path))
+        with storage.scratch_directory("import") as directory:
+            assert os.path.isdir(directory) and os.path.basename(directory).startswith("cc-provider-import-")
+            (Path(directory) / "body.json").write_text("{}")
+        assert not os.path.exists(directory)
+
+    def test_a_killed_task_folder_is_swept_and_a_live_one_is_kept(self, tmp_path, monkeypatch):
+        import multiprocessing
+        import signal
+
+        monkeypatch.setattr("tempfile.tempdir", str(tmp_path))
+        ready = multiprocessing.get_context("fork").Event()
+
+        def task() -> None:
+            with storage.scratch_directory("import") as directory:
+                (Path(directory) / "body.json").write_text("{}")
+                ready.set()
+                time.sleep(60)
+
+        child = multiprocessing.get_context("fork").Process(target=task)
+        child.start()
+        try:
+            assert ready.wait(10)
+            (held,) = tmp_path.glob("cc-provider-import-*")
+            stranger = tmp_path / "cc-other-folder"
+            stranger.mkdir()
+            assert storage.sweep_dead_scratch(str(tmp_path)) == []  # the owner is alive
+            assert held.exists()
+        finally:
+            os.kill(child.pid, signal.SIGKILL)  # as a lost worker: no clean-up runs
+            child.join(10)
+        assert held.exists()  # left behind...
+        with storage.scratch_directory("import"):  # ...until the next task on this worker starts
+            assert not held.exists()
+        assert stranger.exists()  # only the provider's own folders are touched
