@@ -30,6 +30,11 @@ MAX_ERRORS_KEPT = 20
 RETENTION_SECONDS = 10 * 24 * 3600
 #: How long an activity may report a state this code does not know before the wait fails.
 DEFAULT_UNKNOWN_STATE_GRACE = 300.0
+#: The longest wait between two polls the estimate may choose (each poll costs a request), unless the
+#: configured poll interval is longer still.
+MAX_POLL_WAIT = 600.0
+#: A poll planned from an estimate comes this much later than the estimate, so it finds the work done.
+ESTIMATE_SLACK = 1.1
 
 
 class ActivityState(str, enum.Enum):
@@ -140,6 +145,10 @@ class ActivityWatch:
     """
     Follow a set of activities across polls: which are done, and since when one's state is unknown.
 
+    It also plans the next poll (:meth:`seconds_to_next_poll`): from each pending activity's progress
+    (``percent_done`` since ``started_at``) when every one reports some, else backing off from the poll
+    interval, doubling per poll that brought no estimate.
+
     :param activity_ids: the activities to wait for, in the order results are reported.
     :param unknown_state_grace: seconds an unknown state is tolerated before the wait fails.
     """
@@ -148,6 +157,10 @@ class ActivityWatch:
     unknown_state_grace: float = DEFAULT_UNKNOWN_STATE_GRACE
     done: dict[str, dict[str, Any]] = field(default_factory=dict)
     unknown_since: dict[str, float] = field(default_factory=dict)
+    #: pending activity -> (``started_at`` as epoch seconds, ``percent_done``), from the last poll
+    progress: dict[str, tuple[float, float]] = field(default_factory=dict)
+    #: polls in a row after which some pending activity had no progress to estimate from
+    polls_without_estimate: int = 0
 
     @property
     def pending(self) -> list[str]:
@@ -179,15 +192,40 @@ class ActivityWatch:
             log.info("%s", line)
         return verdict
 
-    @staticmethod
-    def seconds_to_next_poll(now: float, end_time: float, poll_interval: float) -> float | None:
-        """The deadline rule: seconds to sleep before the next poll, or ``None`` once ``end_time`` passed."""
+    def seconds_to_next_poll(self, now: float, end_time: float, poll_interval: float) -> float | None:
+        """
+        Seconds to sleep before the next poll, or ``None`` once ``end_time`` passed (the deadline rule).
+
+        When every pending activity reports progress, the wait is the slowest one's estimated time to
+        finish (elapsed x (100 - percent) / percent, plus 10%); otherwise ``poll_interval`` doubled per
+        earlier poll without an estimate. Never shorter than ``poll_interval``, never longer than
+        :data:`MAX_POLL_WAIT` (or ``poll_interval`` if longer) nor than the time left.
+        """
         remaining = end_time - now
-        return None if remaining <= 0 else min(poll_interval, remaining)
+        if remaining <= 0:
+            return None
+        estimates = [self._time_to_finish(a, now) for a in self.pending]
+        if estimates and all(e is not None for e in estimates):
+            wait = ESTIMATE_SLACK * max(e for e in estimates if e is not None)
+        else:
+            wait = poll_interval * 2 ** max(0, self.polls_without_estimate - 1)
+        return min(max(wait, poll_interval), max(MAX_POLL_WAIT, poll_interval), remaining)
+
+    def _time_to_finish(self, activity_id: str, now: float) -> float | None:
+        started, percent = self.progress.get(activity_id, (now, 0.0))
+        if not 0 < percent < 100 or now <= started:
+            return None
+        return (now - started) * (100 - percent) / percent
 
     def observe(self, activities: Mapping[str, Mapping[str, Any]], now: float) -> Verdict:
-        """Take one poll's status bodies (by id) and decide: still pending, all done, or failed."""
+        """
+        Take one poll's status bodies (by id) and decide: still pending, all done, or failed.
+
+        The verdict's lines say what changed: one per activity that completed, failed or reports an
+        unknown state, and one for all those still on their way (the least advanced of them).
+        """
         lines: list[str] = []
+        waiting: list[tuple[float, str]] = []  # (percent_done, line) of the pending in a known state
         for activity_id in self.pending:
             activity = activities[activity_id]
             state = activity.get("state")
@@ -203,15 +241,41 @@ class ActivityWatch:
                 now=now,
                 unknown_state_grace=self.unknown_state_grace,
             )
-            lines.append(verdict.message)
+            if verdict.outcome is Outcome.PENDING and activity_id not in self.unknown_since:
+                waiting.append((_percent(activity), verdict.message))
+            else:
+                lines.append(verdict.message)
             if verdict.outcome is Outcome.FAILED:
                 return Verdict(Outcome.FAILED, verdict.message, tuple(lines))
             if verdict.outcome is Outcome.SUCCEEDED:
                 self.done[activity_id] = summarize(activity)
+                self.progress.pop(activity_id, None)
+            else:
+                self._note_progress(activity_id, activity)
+        estimated = all(self._time_to_finish(a, now) is not None for a in self.pending)
+        self.polls_without_estimate = 0 if estimated else self.polls_without_estimate + 1
         if not self.pending:
             return Verdict(Outcome.SUCCEEDED, f"{len(self.done)} activity(ies) completed.", tuple(lines))
         pending = f"{len(self.pending)} of {len(self.activity_ids)} activity(ies) pending."
+        if len(waiting) == 1:
+            lines.append(waiting[0][1])
+        elif waiting:
+            lines.append(f"{len(waiting)} activity(ies) on their way; the least advanced: {min(waiting)[1]}")
         return Verdict(Outcome.PENDING, pending, tuple(lines))
+
+    def _note_progress(self, activity_id: str, activity: Mapping[str, Any]) -> None:
+        started = _epoch(activity.get("started_at"))
+        if started is None:
+            self.progress.pop(activity_id, None)
+        else:
+            self.progress[activity_id] = (started, _percent(activity))
+
+
+def _percent(activity: Mapping[str, Any]) -> float:
+    try:
+        return float(activity.get("percent_done") or 0)
+    except (TypeError, ValueError):
+        return 0.0
 
 
 def rejected_count(summary: Mapping[str, Any]) -> int:

@@ -29,7 +29,7 @@ class ConstantContactExportContactsOperator(ActivityWaiter, BaseOperator):
     :param status: export only contacts in this status (e.g. ``active``, ``unsubscribed``).
     :param fields: columns to export; by default all of them (``email_address`` brings the opt-in/out columns).
     :param deferrable: wait in the triggerer.
-    :param poll_interval: seconds between polls while waiting.
+    :param poll_interval: the shortest time between polls while waiting; later polls follow the progress.
     :param wait_timeout: seconds to wait at most.
     :param constant_contact_conn_id: Airflow connection id.
     """

@@ -78,7 +78,8 @@ class ConstantContactImportBaseOperator(ActivityWaiter, BaseOperator):
     :param max_request_bytes: bytes per request (under the API's 4 MB, where it silently truncates).
     :param wait_for_completion: wait until every import activity completed.
     :param deferrable: wait in the triggerer instead of a worker slot.
-    :param poll_interval: seconds between activity polls while waiting.
+    :param poll_interval: the shortest time between activity polls while waiting; later polls follow the
+        activities' progress (README, "Waiting for bulk activities").
     :param wait_timeout: seconds to wait at most (a wall-clock deadline that holds while deferred).
     :param unknown_state_grace: seconds an unknown activity state is tolerated before failing.
     :param max_error_rate: fail if more than this share of contacts is rejected by the API (0.0 to 1.0).

@@ -143,7 +143,7 @@ class ConstantContactRemoveFromListOperator(ActivityWaiter, BaseOperator):
     :param contact_ids: the contacts' ids. Templated.
     :param wait_for_completion: wait until every activity completed.
     :param deferrable: wait in the triggerer.
-    :param poll_interval: seconds between polls while waiting.
+    :param poll_interval: the shortest time between polls while waiting; later polls follow the progress.
     :param wait_timeout: seconds to wait at most.
     :param constant_contact_conn_id: Airflow connection id.
     """

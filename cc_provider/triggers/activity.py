@@ -24,15 +24,16 @@ class ConstantContactActivityTrigger(BaseTrigger):
 
     Request budget: each poll cycle reads the pending activities with one ``GET /activities/{id}``
     each when there are at most two, else with one ``GET /activities?limit=500`` page (up to 500
-    activities a request). At ``poll_interval=30`` a cycle runs 120 times an hour: 120 requests an
-    hour for one activity, 240 for two, and about 120 for any number up to 500 -- against the API
-    key's 10,000 requests a day (4,320 a day at most per waiting task at 30 s; 1,440 at 90 s).
+    activities a request). Cycles are planned by :meth:`ActivityWatch.seconds_to_next_poll`: at least
+    ``poll_interval`` apart, then when the slowest activity's progress says it should finish, or backing
+    off while there is no progress to go by (at most 10 minutes apart), against the API key's 10,000
+    requests a day.
     Server errors, throttling and network failures are retried by the hook with back-off and, past
     that, waited out until the next cycle; they never end the wait by themselves.
 
     :param activity_ids: ids of the activities to wait for.
     :param constant_contact_conn_id: Airflow connection id.
-    :param poll_interval: seconds between poll cycles.
+    :param poll_interval: the shortest time between poll cycles, in seconds.
     :param end_time: wall-clock epoch (``time.time()``) after which the trigger gives up.
     :param unknown_state_grace: seconds an unknown activity state is tolerated before failing.
     :param first_poll_at: wall-clock epoch of the first poll (the task that deferred has just looked:

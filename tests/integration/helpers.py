@@ -107,3 +107,13 @@ def run_task(task: Any, *, deferred: bool) -> Any:
 async def trigger_events(trigger: Any) -> list[dict[str, Any]]:
     """Every event a trigger yields until its ``run()`` returns."""
     return [event.payload async for event in trigger.run()]
+
+
+def empty_database(kind: str, request: pytest.FixtureRequest, tmp_path: Path, table: str) -> str:
+    """An Airflow connection (JSON) to a database without ``table``: a SQLite file, or the test's PostgreSQL."""
+    if kind == "sqlite":
+        return json.dumps({"conn_type": "sqlite", "host": str(tmp_path / f"{table}.db")})
+    server = request.getfixturevalue("postgres")
+    with server.connect() as conn:
+        conn.execute(f"DROP TABLE IF EXISTS {table}")
+    return str(server.airflow_conn)

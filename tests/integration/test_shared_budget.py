@@ -20,6 +20,7 @@ from cc_provider.hooks._budget import TABLE
 from cc_sandbox.config import SandboxConfig
 from cc_sandbox.server import SandboxServer, airflow_connection
 from cc_sandbox.testing import FAST_CONFIG, reset_sandbox, sandbox_stats
+from tests.integration.helpers import empty_database
 from tests.integration.postgres import postgres  # noqa: F401 (fixture, through getfixturevalue)
 
 PROCESSES = 4
@@ -37,14 +38,7 @@ def limited_sandbox():
 @pytest.fixture(params=["sqlite", "postgres"])
 def budget_db(request, tmp_path, monkeypatch) -> str:
     """The ``rate_limiter`` extra naming an empty budget database."""
-    if request.param == "sqlite":
-        db = json.dumps({"conn_type": "sqlite", "host": str(tmp_path / "budget.db")})
-    else:
-        server = request.getfixturevalue("postgres")
-        with server.connect() as conn:
-            conn.execute(f"DROP TABLE IF EXISTS {TABLE}")
-        db = server.airflow_conn
-    monkeypatch.setenv(DB_CONN_ENV, db)
+    monkeypatch.setenv(DB_CONN_ENV, empty_database(request.param, request, tmp_path, TABLE))
     return "sql:cc_budget_db"
 
 

@@ -26,6 +26,7 @@ from cc_provider.credential_stores.sql import TABLE
 from cc_sandbox.config import SandboxConfig
 from cc_sandbox.server import SandboxServer, airflow_connection
 from cc_sandbox.testing import FAST_CONFIG, expire_tokens, reset_sandbox, sandbox_stats
+from tests.integration.helpers import empty_database
 from tests.integration.postgres import postgres  # noqa: F401 (fixture, through getfixturevalue)
 
 PROCESSES = 16
@@ -47,14 +48,7 @@ def token_store(request, tmp_path, monkeypatch) -> tuple[str, TokenStore]:
     if request.param == "file":
         path = tmp_path / "tokens" / "cc_race.json"
         return f"file:{path}", FileTokenStore(path)
-    if request.param == "sqlite":
-        db = json.dumps({"conn_type": "sqlite", "host": str(tmp_path / "tokens.db")})
-    else:
-        server = request.getfixturevalue("postgres")
-        with server.connect() as conn:
-            conn.execute(f"DROP TABLE IF EXISTS {TABLE}")
-        db = server.airflow_conn
-    monkeypatch.setenv(DB_CONN_ENV, db)
+    monkeypatch.setenv(DB_CONN_ENV, empty_database(request.param, request, tmp_path, TABLE))
     return "sql:cc_tokens_db", SqlTokenStore("cc_tokens_db", conn_id="cc_race")
 
 

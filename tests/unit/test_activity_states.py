@@ -246,10 +246,9 @@ class TestActivityWatch:
         verdict = watch.observe(poll(running("a"), running("b", "initialized"), running("c")), now=T0)
         assert verdict.outcome is Outcome.PENDING
         assert verdict.message == "3 of 3 activity(ies) pending."
+        # one line for those on their way, not one each (a poll of 42 activities logs one line, not 42)
         assert verdict.lines == (
-            "Activity a is processing (50% done; no counts yet).",
-            "Activity b is initialized (50% done; no counts yet).",
-            "Activity c is processing (50% done; no counts yet).",
+            "3 activity(ies) on their way; the least advanced: Activity a is processing (50% done; no counts yet).",
         )
         assert watch.pending == ["a", "b", "c"] and watch.summaries == []
 
@@ -259,9 +258,8 @@ class TestActivityWatch:
             Outcome.PENDING,
             "2 of 3 activity(ies) pending.",
             (
-                "Activity a is processing (50% done; no counts yet).",
-                "Activity b is processing (50% done; no counts yet).",
                 "Activity c is completed (100% done; person_count 5).",
+                "2 activity(ies) on their way; the least advanced: Activity a is processing (50% done; no counts yet).",
             ),
         )
         assert watch.pending == ["a", "b"]
@@ -271,7 +269,7 @@ class TestActivityWatch:
         verdict = watch.observe(poll(running("a"), done("b", person_count=4)), now=T0 + 20)
         assert verdict.outcome is Outcome.PENDING
         assert verdict.message == "1 of 3 activity(ies) pending."
-        assert len(verdict.lines) == 2  # one line per activity pending at the start of the poll
+        assert len(verdict.lines) == 2  # b completed; a still on its way
         assert watch.pending == ["a"]
 
         verdict = watch.observe(poll(done("a", person_count=3)), now=T0 + 30)
@@ -299,7 +297,13 @@ class TestActivityWatch:
     def test_lines_are_the_verdict_messages(self):
         bodies = [running("a", status={"items_total_count": 3}), done("b", error_count=1), running("c", "initialized")]
         verdict = ActivityWatch(["a", "b", "c"]).observe(poll(*bodies), now=T0)
-        assert verdict.lines == tuple(classify(body).message for body in bodies)
+        a, b, c = (classify(body).message for body in bodies)
+        assert verdict.lines == (b, f"2 activity(ies) on their way; the least advanced: {a}")
+
+    def test_the_least_advanced_is_named(self):
+        bodies = [running("a", percent_done=70), running("b", percent_done=10), running("c", percent_done=40)]
+        (line,) = ActivityWatch(["a", "b", "c"]).observe(poll(*bodies), now=T0).lines
+        assert line.endswith(classify(bodies[1]).message)
 
     def test_a_failure_stops_at_once(self):
         watch = ActivityWatch(["a", "b", "c"])
@@ -320,7 +324,7 @@ class TestActivityWatch:
         verdict = watch.observe(poll(running("a"), running("b", state)), now=T0 + 5)
         assert verdict.outcome is Outcome.FAILED
         assert verdict.message == f"Activity b ended {state}."
-        assert len(verdict.lines) == 2
+        assert verdict.lines == (verdict.message,)
 
     def test_known_states_record_no_unknown_since(self):
         watch = ActivityWatch(["a"])
@@ -514,8 +518,8 @@ class TestStep:
         assert verdict == ActivityWatch(["a", "b"]).observe(bodies, T0)
         assert verdict.outcome is Outcome.PENDING
         assert log.records == [
-            ("info", "Activity a is processing (50% done; no counts yet)."),
             ("info", "Activity b is completed (100% done; person_count 2)."),
+            ("info", "Activity a is processing (50% done; no counts yet)."),
         ]
 
     def test_a_failure_is_returned_not_raised_with_its_lines_logged(self):
@@ -549,17 +553,106 @@ class TestSecondsToNextPoll:
         ],
     )
     def test_before_the_deadline(self, now, expected):
-        assert ActivityWatch.seconds_to_next_poll(now, T0 + 100, 30.0) == pytest.approx(expected)
+        assert ActivityWatch(["a"]).seconds_to_next_poll(now, T0 + 100, 30.0) == pytest.approx(expected)
 
     @pytest.mark.parametrize("now", [T0 + 100, T0 + 100.001, T0 + 10_000])
     def test_at_or_after_the_deadline_there_is_no_next_poll(self, now):
-        assert ActivityWatch.seconds_to_next_poll(now, T0 + 100, 30.0) is None
+        assert ActivityWatch(["a"]).seconds_to_next_poll(now, T0 + 100, 30.0) is None
 
     def test_a_zero_interval_polls_again_at_once(self):
-        assert ActivityWatch.seconds_to_next_poll(T0, T0 + 100, 0.0) == 0.0
+        assert ActivityWatch(["a"]).seconds_to_next_poll(T0, T0 + 100, 0.0) == 0.0
 
     def test_an_instance_uses_the_same_rule(self):
         assert ActivityWatch(["a"]).seconds_to_next_poll(T0, T0 + 5, 30.0) == 5.0
+
+
+def at(seconds: float) -> str:
+    """``T0 + seconds`` as the API writes ``started_at``."""
+    return (T0_DT + timedelta(seconds=seconds)).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+class TestPollPlan:
+    """Poll by estimate: when the slowest pending activity should finish, else back off."""
+
+    def test_the_wait_is_the_estimated_time_to_finish_plus_a_tenth(self):
+        watch = ActivityWatch(["a"])
+        watch.observe({"a": activity("processing", "a", percent_done=25, started_at=at(0))}, T0 + 30)
+        # 25% in 30 s: 90 s to go
+        assert watch.seconds_to_next_poll(T0 + 30, T0 + 10_000, 15.0) == pytest.approx(99.0)
+
+    def test_several_pending_wait_for_the_slowest(self):
+        watch = ActivityWatch(["a", "b"])
+        bodies = {
+            "a": activity("processing", "a", percent_done=50, started_at=at(0)),  # 10 s to go
+            "b": activity("processing", "b", percent_done=10, started_at=at(0)),  # 90 s to go
+        }
+        watch.observe(bodies, T0 + 10)
+        assert watch.seconds_to_next_poll(T0 + 10, T0 + 10_000, 1.0) == pytest.approx(99.0)
+
+    def test_without_progress_the_wait_doubles_from_the_poll_interval(self):
+        watch = ActivityWatch(["a"])
+        waits = []
+        for n in range(8):
+            watch.observe({"a": activity("initialized", "a", percent_done=0)}, T0 + n)
+            waits.append(watch.seconds_to_next_poll(T0 + n, T0 + 100_000, 15.0))
+        assert waits == [15.0, 30.0, 60.0, 120.0, 240.0, 480.0, 600.0, 600.0]
+
+    def test_one_pending_activity_without_progress_means_backing_off(self):
+        watch = ActivityWatch(["a", "b"])
+        bodies = {
+            "a": activity("processing", "a", percent_done=50, started_at=at(0)),
+            "b": activity("initialized", "b", percent_done=0),
+        }
+        watch.observe(bodies, T0 + 10)
+        watch.observe(bodies, T0 + 20)
+        assert watch.seconds_to_next_poll(T0 + 20, T0 + 10_000, 5.0) == 10.0
+
+    def test_progress_resets_the_back_off(self):
+        watch = ActivityWatch(["a"])
+        for n in range(4):
+            watch.observe({"a": activity("initialized", "a", percent_done=0)}, T0 + n)
+        watch.observe({"a": activity("processing", "a", percent_done=80, started_at=at(0))}, T0 + 8)
+        assert watch.seconds_to_next_poll(T0 + 8, T0 + 10_000, 1.0) == pytest.approx(2.2)
+        watch.observe({"a": activity("processing", "a", percent_done=0, started_at=at(0))}, T0 + 9)
+        assert watch.seconds_to_next_poll(T0 + 9, T0 + 10_000, 1.0) == 1.0
+
+    @pytest.mark.parametrize(
+        ("percent", "interval", "deadline", "expected"),
+        [
+            (99, 15.0, 10_000, 15.0),  # about to finish: never sooner than the poll interval
+            (1, 15.0, 100_000, 600.0),  # hours to go: at most MAX_POLL_WAIT
+            (1, 900.0, 100_000, 900.0),  # ... unless the poll interval is longer still
+            (1, 15.0, 130, 30.0),  # and never past the deadline
+        ],
+    )
+    def test_the_bounds(self, percent, interval, deadline, expected):
+        watch = ActivityWatch(["a"])
+        watch.observe({"a": activity("processing", "a", percent_done=percent, started_at=at(0))}, T0 + 100)
+        assert watch.seconds_to_next_poll(T0 + 100, T0 + deadline, interval) == pytest.approx(expected)
+
+    def test_a_started_at_in_the_future_or_unreadable_gives_no_estimate(self):
+        watch = ActivityWatch(["a"])
+        watch.observe({"a": activity("processing", "a", percent_done=50, started_at=at(500))}, T0)
+        assert watch.seconds_to_next_poll(T0, T0 + 10_000, 15.0) == 15.0
+        watch.observe({"a": activity("processing", "a", percent_done=50, started_at="soon")}, T0)
+        assert watch.seconds_to_next_poll(T0, T0 + 10_000, 15.0) == 30.0
+
+    def test_a_two_hour_import_costs_a_handful_of_polls(self):
+        """Linear progress over two hours, polled every 15 s today: 480 polls; by estimate, at most 30."""
+        duration, now, polls = 7200.0, T0 + 5, 0
+        watch = ActivityWatch(["a"])
+        while True:
+            polls += 1
+            percent = min(100, int(100 * (now - T0) / duration))
+            state = "completed" if percent >= 100 else "processing"
+            verdict = watch.observe({"a": activity(state, "a", percent_done=percent, started_at=at(0))}, now)
+            if verdict.outcome is Outcome.SUCCEEDED:
+                break
+            wait = watch.seconds_to_next_poll(now, T0 + 3 * duration, 15.0)
+            assert wait is not None
+            now += wait
+        assert polls <= 30
+        assert now - (T0 + duration) < 600  # seen done within one long wait of finishing
 
 
 class TestTimeoutMessage:

@@ -229,13 +229,13 @@ class TestDefer:
 
 
 class TestPollInTheWorker:
-    def test_sleeps_the_poll_interval_and_polls_the_pending_until_done(self):
+    def test_sleeps_from_the_poll_interval_and_polls_the_pending_until_done(self):
         reads = [read(body("a"), done("b")), read(body("a")), read(done("a"))]
         task = waiter(reads)
         result = task.wait(context(), ["a", "b"], NOW + 600)
         assert [s["activity_id"] for s in result] == ["a", "b"]
         assert task.hook.asked == [["a", "b"], ["a"], ["a"]]
-        assert task.fake_clock.sleeps == [POLL, POLL]
+        assert task.fake_clock.sleeps == [POLL, 2 * POLL]  # no progress to estimate from: backing off
 
     def test_the_last_sleep_is_capped_at_the_deadline(self):
         task = waiter([read(body("a")), read(body("a")), read(done("a"))])
@@ -283,9 +283,9 @@ class TestFailure:
     def test_an_unknown_state_fails_after_its_grace(self):
         reads = [read(body("a", "archived"))] * 3
         task = waiter(reads, unknown_state_grace=45.0)
-        with pytest.raises(ActivityFailedError, match="unknown state 'archived' \\(for 60 s\\)"):
+        with pytest.raises(ActivityFailedError, match="unknown state 'archived' \\(for 90 s\\)"):
             task.wait(context(), ["a"], NOW + 600)
-        assert task.fake_clock.sleeps == [POLL, POLL]
+        assert task.fake_clock.sleeps == [POLL, 2 * POLL]
 
 
 def deferred_task(ti: TaskInstance, state: Any = None, **options: Any) -> Waiter:
