@@ -11,9 +11,11 @@ does not grow with the file.
 
 from __future__ import annotations
 
+import fcntl
 import os
 import posixpath
 import shutil
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
@@ -198,9 +200,6 @@ def scratch_directory(purpose: str) -> Iterator[str]:
     Entering sweeps the folders of ``tempfile.gettempdir()`` whose lock can be taken (their owner is
     gone), so the next task on that worker removes what a killed one left.
     """
-    import fcntl
-    import tempfile
-
     sweep_dead_scratch(tempfile.gettempdir())
     directory = tempfile.mkdtemp(prefix=f"{SCRATCH_PREFIX}{purpose}-")
     owner = open(os.path.join(directory, _OWNER_FILE), "wb")  # noqa: SIM115 (held for the block's life)
@@ -214,8 +213,6 @@ def scratch_directory(purpose: str) -> Iterator[str]:
 
 def sweep_dead_scratch(parent: str) -> list[str]:
     """Remove the scratch folders in ``parent`` whose owning process has died; return their paths."""
-    import fcntl
-
     removed: list[str] = []
     try:
         entries = [entry for entry in os.scandir(parent) if entry.name.startswith(SCRATCH_PREFIX)]

@@ -38,7 +38,8 @@ class Stats:
     requests: Counter[str] = field(default_factory=Counter)
     tokens_issued: int = 0
     refreshes: int = 0
-    invalid_grants: int = 0  # refresh grants refused (a rotated-out, revoked or unknown refresh token)
+    # the sandbox's own count (admin stats, not an API behaviour): refresh grants refused with invalid_grant
+    invalid_grants: int = 0
     unauthorized: int = 0
     forbidden: int = 0
     throttled: int = 0

@@ -142,9 +142,6 @@ class Deployment:
         cmd = [sys.executable, "-m", "airflow", "celery", "worker", "--celery-hostname", f"{name}@%h"]
         self.workers[name] = _start(self.root, f"worker-{name}", cmd, env, home)
 
-    def restart_worker(self, name: str) -> None:
-        self.start_worker(name)
-
     def stop_worker(self, name: str) -> None:
         """Stop worker ``name`` the way an operator would: SIGTERM, running tasks finish first."""
         stop_process(self.workers[name], timeout=60)

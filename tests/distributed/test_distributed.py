@@ -37,26 +37,28 @@ def deployed() -> Iterator[Deployment]:
 
 
 @pytest.fixture(scope="module")
-def verifier(deployed: Deployment) -> Any:
+def verifier(deployed: Deployment) -> Iterator[Any]:
     """A hook on the sandbox with a client of its own (its own rate budget), to read the lists back."""
-    import os
-
     from cc_provider.hooks.constant_contact import ConstantContactHook
 
     client_id, secret, refresh_token = VERIFIER
-    os.environ["AIRFLOW_CONN_CC_VERIFIER"] = json.dumps(
-        {
-            "conn_type": "constant_contact",
-            "login": client_id,
-            "password": secret,
-            "extra": {
-                "refresh_token": refresh_token,
-                "api_base_url": f"{deployed.sandbox.url}/v3",
-                "auth_base_url": f"{deployed.sandbox.url}/oauth2/default/v1",
-            },
-        }
-    )
-    return ConstantContactHook("cc_verifier")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv(
+            "AIRFLOW_CONN_CC_VERIFIER",
+            json.dumps(
+                {
+                    "conn_type": "constant_contact",
+                    "login": client_id,
+                    "password": secret,
+                    "extra": {
+                        "refresh_token": refresh_token,
+                        "api_base_url": f"{deployed.sandbox.url}/v3",
+                        "auth_base_url": f"{deployed.sandbox.url}/oauth2/default/v1",
+                    },
+                }
+            ),
+        )
+        yield ConstantContactHook("cc_verifier")
 
 
 def valid_emails(flag: int | None = None) -> set[str]:
@@ -178,7 +180,7 @@ def test_nothing_of_the_runs_is_left_on_the_workers_disks(deployed: Deployment) 
     assert any(left[name] for name in lost), "a task killed with SIGKILL cannot remove its scratch folder"
     # the lost host comes back, the other leaves: the next run's tasks all run on the returning worker
     for name in lost:
-        deployed.restart_worker(name)
+        deployed.start_worker(name)  # same home and TMPDIR: the same host
     for name in WORKERS:
         if name not in lost:
             deployed.stop_worker(name)
