@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import sys
 import time
@@ -14,6 +15,8 @@ from cc_provider.credential_stores._base import StoreLock, TokenRecord, TokenSto
 from cc_provider.exceptions import ConstantContactAuthError
 
 VARIABLE_PREFIX = "constant_contact_token__"
+
+log = logging.getLogger(__name__)
 
 
 class VariableTokenStore(TokenStore):
@@ -28,11 +31,13 @@ class VariableTokenStore(TokenStore):
     transaction, no compare-and-swap, no lock. A true cross-worker lock cannot be built from that. This
     store uses a lease in a second Variable (``<key>__lease``) taken with Fischer's timed protocol: read
     the lease; if it is free or expired, write your id, wait ``settle_seconds``, read it back, and hold it
-    only if your id is still there. A contender whose own read-to-write took longer than half of
+    only if your id is still there. A contender whose own read-to-write took longer than
     ``settle_seconds`` gives up whatever it reads back, because its late write may have landed after a
-    winner's read-back; so two contenders never both hold the lease, however slow a call is. (If every
-    contender was that slow, nobody holds it until the lease lapses after ``lease_seconds``.) The
-    compare in :meth:`save` is still a read followed by a write.
+    winner's read-back; so two contenders never both hold the lease, however slow a call is. Such a late
+    write lands over the winner's lease, and only a contender that read the lease before the winner's
+    write can make one; so the winner, when it releases, clears whatever claim it finds (within its own
+    lease). A late write with no winner keeps others out until the lease lapses after
+    ``lease_seconds``; it is logged. The compare in :meth:`save` is still a read followed by a write.
     What keeps the tokens safe when the lease fails: a refresher that meets ``invalid_grant`` re-reads
     the store (waiting up to ``race_wait_seconds`` for the racing writer) and carries on with the newer
     token, and a refresh token is always saved before its access token is used. A crash between the
@@ -186,15 +191,25 @@ class VariableTokenStore(TokenStore):
             json.dumps({"holder": me, "expires_at": now + self.lease_seconds}),
             f"Refresh lease for Constant Contact connection {self.conn_id}, kept by cc_provider.",
         )
-        # Fischer's bound: a write that landed within settle/2 of its read cannot land after the read-back
-        # of a contender that waited settle after its own write. A later write might have: give up.
-        if time.monotonic() - started > self.settle_seconds / 2:
+        # Fischer's bound: if my write landed within settle of my read, which found no lease, any rival
+        # that wrote after my read read back after my write landed (it slept settle once its own write
+        # had landed), so it saw my id and lost. A slower write may have landed after a winner's read-back.
+        took = time.monotonic() - started
+        if took > self.settle_seconds:
+            log.warning(
+                "Taking the refresh lease in %s took %.1f s, more than its settle time (%.1f s): giving up. "
+                "Unless a refresher that took it meanwhile clears it, the lease lapses in %.0f s.",
+                self.lease_key,
+                took,
+                self.settle_seconds,
+                self.lease_seconds,
+            )
             return None
         time.sleep(self.settle_seconds)
         lease = self._read_lease()
         if lease is None or lease.get("holder") != me:
             return None
-        return _VariableLease(self, me)
+        return _VariableLease(self, me, expires_at=now + self.lease_seconds)
 
     def _read_lease(self) -> dict[str, Any] | None:
         text = self._get(self.lease_key)
@@ -204,19 +219,30 @@ class VariableTokenStore(TokenStore):
             return None
         return lease if isinstance(lease, dict) else None
 
-    def _release(self, holder: str) -> None:
+    def _release(self, holder: str, expires_at: float) -> None:
+        """Free the lease I hold until ``expires_at``: my own claim, or a late write over it."""
         lease = self._read_lease()
-        if lease is not None and lease.get("holder") == holder:
-            self._set(self.lease_key, json.dumps({"holder": None, "expires_at": 0}), "released")
+        if lease is None:
+            return
+        if lease.get("holder") != holder:
+            # A claim written after my read-back comes from a contender that read the lease before my
+            # write landed and gave up (see try_lock): it expires within settle of my lease. A later
+            # holder's claim expires later than that (it read after my read-back); an expired claim may
+            # be being taken right now. Those two are left alone.
+            claimed_until = float(lease.get("expires_at", 0))
+            if not time.time() + self.settle_seconds < claimed_until <= expires_at + self.settle_seconds:
+                return
+        self._set(self.lease_key, json.dumps({"holder": None, "expires_at": 0}), "released")
 
 
 class _VariableLease(StoreLock):
-    def __init__(self, store: VariableTokenStore, holder: str) -> None:
+    def __init__(self, store: VariableTokenStore, holder: str, *, expires_at: float) -> None:
         self._store: VariableTokenStore | None = store
         self._holder = holder
+        self._expires_at = expires_at
 
     def release(self) -> None:
         if self._store is not None:
             store, self._store = self._store, None
             with contextlib.suppress(Exception):  # an unreleased lease lapses after lease_seconds
-                store._release(self._holder)
+                store._release(self._holder, self._expires_at)

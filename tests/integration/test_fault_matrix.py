@@ -158,6 +158,8 @@ class Matrix:
         ``duplicates``: posts the sandbox processed although their answer was lost (so they were posted again).
         """
         assert outcome.run.state == "success", (outcome.tasks, outcome.failures)
+        # a retry that was not expected shows the exception of the try that failed
+        assert outcome.tasks["import_contacts"] == ("success", import_tries), outcome.failures
         summary = outcome.summary
         read, imported = summary["rows_read"], summary["rows_imported"]
         assert read == USERS
@@ -175,7 +177,6 @@ class Matrix:
         assert members == summary["rows_imported"] - summary["rows_not_added_unsubscribed"] == USERS - REJECTED_LOCALLY
         verified = xcom_value(outcome.run, "verify")
         assert (verified["members"], verified["missing_count"], verified["unexpected_count"]) == (members, 0, 0)
-        assert outcome.tasks["import_contacts"] == ("success", import_tries)
         assert outcome.submission_record() is None  # cleared on success
         return summary
 

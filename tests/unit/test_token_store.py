@@ -6,6 +6,7 @@ import json
 import multiprocessing
 import os
 import stat
+import time
 import warnings
 
 import pytest
@@ -269,3 +270,31 @@ class TestVariableLease:
         assert results == [None]
         assert json.loads(values[slow.lease_key])["holder"] is not None  # the late write is there...
         assert DictVariables(values, settle_seconds=0.02).try_lock() is None  # ...and keeps others out
+        winner.release()  # the winner clears the late claim over its lease
+        assert DictVariables(values, settle_seconds=0.02).try_lock() is not None
+
+    def test_a_lone_contender_whose_write_was_slow_gives_up_and_says_so(self, caplog):
+        values: dict[str, str] = {}
+        slow = DictVariables(values, settle_seconds=0.05)
+        slow.before_write = lambda: time.sleep(0.08)
+        with caplog.at_level("WARNING", logger="cc_provider.credential_stores.variable"):
+            assert slow.try_lock() is None
+        assert "took 0.1 s, more than its settle time (0.1 s): giving up" in caplog.text
+        assert "lapses in 60 s" in caplog.text
+
+    def test_a_write_within_the_settle_time_holds(self):
+        values: dict[str, str] = {}
+        store = DictVariables(values, settle_seconds=0.2)
+        store.before_write = lambda: time.sleep(0.15)  # more than half the settle time, less than all of it
+        assert store.try_lock() is not None
+
+    def test_a_release_after_the_lease_lapsed_leaves_the_next_holder_alone(self):
+        values: dict[str, str] = {}
+        first = DictVariables(values, settle_seconds=0.02, lease_seconds=0.05)
+        held = first.try_lock()
+        assert held is not None
+        time.sleep(0.1)  # the first holder overran its lease: a second contender takes it
+        second = DictVariables(values, settle_seconds=0.02, lease_seconds=60)
+        assert second.try_lock() is not None
+        held.release()
+        assert DictVariables(values, settle_seconds=0.02).try_lock() is None  # still the second one's
