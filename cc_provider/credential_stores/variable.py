@@ -35,9 +35,10 @@ class VariableTokenStore(TokenStore):
     ``settle_seconds`` gives up whatever it reads back, because its late write may have landed after a
     winner's read-back; so two contenders never both hold the lease, however slow a call is. Such a late
     write lands over the winner's lease, and only a contender that read the lease before the winner's
-    write can make one; so the winner, when it releases, clears whatever claim it finds (within its own
-    lease). A late write with no winner keeps others out until the lease lapses after
-    ``lease_seconds``; it is logged. The compare in :meth:`save` is still a read followed by a write.
+    write can make one, so it expires within ``settle_seconds`` of the winner's lease: the winner, when
+    it releases, clears such a claim too (never a later holder's, nor an expired one). A late write
+    with no winner keeps others out until the lease lapses after ``lease_seconds``; it is logged. The
+    compare in :meth:`save` is still a read followed by a write.
     What keeps the tokens safe when the lease fails: a refresher that meets ``invalid_grant`` re-reads
     the store (waiting up to ``race_wait_seconds`` for the racing writer) and carries on with the newer
     token, and a refresh token is always saved before its access token is used. A crash between the
@@ -185,10 +186,10 @@ class VariableTokenStore(TokenStore):
         lease = self._read_lease()
         if lease is not None and lease.get("expires_at", 0) > now:
             return None
-        me = uuid.uuid4().hex
+        me, expires_at = uuid.uuid4().hex, now + self.lease_seconds
         self._set(
             self.lease_key,
-            json.dumps({"holder": me, "expires_at": now + self.lease_seconds}),
+            json.dumps({"holder": me, "expires_at": expires_at}),
             f"Refresh lease for Constant Contact connection {self.conn_id}, kept by cc_provider.",
         )
         # Fischer's bound: if my write landed within settle of my read, which found no lease, any rival
@@ -209,7 +210,7 @@ class VariableTokenStore(TokenStore):
         lease = self._read_lease()
         if lease is None or lease.get("holder") != me:
             return None
-        return _VariableLease(self, me, expires_at=now + self.lease_seconds)
+        return _VariableLease(self, me, expires_at=expires_at)
 
     def _read_lease(self) -> dict[str, Any] | None:
         text = self._get(self.lease_key)
